@@ -1,0 +1,1 @@
+"""Verification and validation of deliveries: each check returns findings, never raises on bad data."""

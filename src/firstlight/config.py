@@ -1,0 +1,69 @@
+"""The one source of settings: every knob is a field here, read from the
+environment (prefix ``FIRSTLIGHT_``) when ``Settings()`` is built, never at
+import time. Everything else receives a ``Settings`` or the values it needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# validations/ sits at the root of the source tree, beside src/.
+_DEFAULT_VALIDATIONS = Path(__file__).resolve().parents[2] / "validations"
+
+
+class Settings(BaseSettings):
+    """Where firstlight keeps its data and how it reaches its systems."""
+
+    model_config = SettingsConfigDict(env_prefix="FIRSTLIGHT_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="Root of the embedded default: inbox/, quarantine/, public/, archive.db.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the archive database; default SQLite in data_dir.",
+    )
+    validations_dir: Path = Field(
+        default=_DEFAULT_VALIDATIONS,
+        description="Folder of validation rules (format rules, suites) as files.",
+    )
+    healpix_order: int = Field(
+        default=16,
+        ge=4,
+        le=29,
+        description="HEALPix order (NESTED) of the stored position index (16: ~3.2 arcsec).",
+    )
+    ingest_chunk_rows: int = Field(
+        default=100_000, gt=0, description="Rows per chunk when streaming catalogues."
+    )
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.data_dir / "inbox"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def public_dir(self) -> Path:
+        return self.data_dir / "public"
+
+    @property
+    def embargo_dir(self) -> Path:
+        """Private store of embargoed products until their release date."""
+        return self.data_dir / "embargo"
+
+    @property
+    def archive_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'archive.db').resolve()}"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.inbox_dir, self.quarantine_dir, self.public_dir, self.embargo_dir):
+            path.mkdir(parents=True, exist_ok=True)

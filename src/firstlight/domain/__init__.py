@@ -1,0 +1,1 @@
+"""Pure domain models: no I/O beyond parsing bytes already read."""

@@ -1,0 +1,1 @@
+"""What scientists ask of promoted releases: cone search now, TAP/ADQL later."""

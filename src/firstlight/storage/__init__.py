@@ -1,0 +1,1 @@
+"""Persistence: the archive database (tables, ledger, bulk loading) and object stores."""

@@ -1,0 +1,1 @@
+"""Prefect tasks: one per step, wrapping firstlight.services with retries, names and tags."""
