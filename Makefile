@@ -24,11 +24,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src flows tasks tests bench
+	$(VENV)/bin/ruff format --check src flows tasks tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src flows tasks tests bench
+	$(VENV)/bin/ruff format --check src flows tasks tests bench
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

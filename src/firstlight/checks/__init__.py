@@ -1,1 +1,1 @@
-"""Verification and validation of deliveries: each check returns findings, never raises on bad data."""
+"""Verification and validation of deliveries: checks return findings, never raise on bad data."""

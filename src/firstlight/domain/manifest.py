@@ -206,9 +206,7 @@ def check_relative_path(value: str) -> None:
         raise ValueError(f"path {value!r} has empty or '.' segments")
     for part in parts:
         if not _SEGMENT.match(part):
-            raise ValueError(
-                f"path {value!r}: segment {part!r} must match {_SEGMENT.pattern}"
-            )
+            raise ValueError(f"path {value!r}: segment {part!r} must match {_SEGMENT.pattern}")
     if value == MANIFEST_NAME:
         raise ValueError(f"{MANIFEST_NAME} cannot list itself")
 

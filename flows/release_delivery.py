@@ -1,0 +1,89 @@
+"""The release flow: verify -> validate -> ingest -> index -> promote.
+
+Thin orchestration: the ledger decides whether an arrival is new work; a
+delivery that fails a check is quarantined and the run ends Failed with the
+reason; anything else that fails (the database down, a full disk) leaves the
+delivery in the inbox for a rerun.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+
+from firstlight.domain.findings import DeliveryRejected
+from firstlight.domain.ledger import Decision
+from tasks.steps import (
+    admit_task,
+    index_task,
+    ingest_task,
+    promote_task,
+    quarantine_task,
+    validate_task,
+    verify_task,
+)
+
+
+@dataclass(frozen=True)
+class ReleaseOutcome:
+    status: str  # released | skipped
+    mission: str
+    delivery_id: str
+    delivery_pk: int
+    release_key: str | None
+    detail: str
+
+
+def _run_name() -> str:
+    path = flow_run.parameters.get("delivery_path", "")
+    return f"release-{Path(str(path)).name}"
+
+
+@flow(name="release-delivery", flow_run_name=_run_name)
+def release_delivery(delivery_path: str) -> ReleaseOutcome:
+    """Make the delivery at ``delivery_path`` a public release, or quarantine it."""
+    logger = get_run_logger()
+    ticket = admit_task(delivery_path)
+    if ticket.decision is Decision.SKIP:
+        logger.info("%s: %s", ticket.label, ticket.reason)
+        return ReleaseOutcome(
+            "skipped",
+            ticket.mission,
+            ticket.delivery_id,
+            ticket.delivery_pk,
+            ticket.release_key,
+            ticket.reason,
+        )
+    try:
+        verify_task(ticket)
+        validate_task(ticket)
+        ingested = ingest_task(ticket)
+        index_task(ticket)
+        promoted = promote_task(ticket)
+    except DeliveryRejected as rejected:
+        quarantine_task(ticket, rejected.report)
+        raise
+    rows = ", ".join(f"{path}: {n:,} rows" for path, n in ingested.table_rows.items())
+    detail = (
+        f"{promoted.release_key} is current (was {promoted.previous_release_key or 'none'}); "
+        f"{ingested.observations} observations, {rows or 'no catalogues'}; "
+        f"{promoted.public_files} public and {promoted.embargoed_files} embargoed files"
+    )
+    create_markdown_artifact(
+        key=f"release-{ticket.mission}".replace("_", "-"),
+        markdown=f"## {ticket.label} released\n\n{detail}\n",
+        description=f"Release of {ticket.label}",
+    )
+    logger.info("%s: %s", ticket.label, detail)
+    return ReleaseOutcome(
+        "released",
+        ticket.mission,
+        ticket.delivery_id,
+        ticket.delivery_pk,
+        promoted.release_key,
+        detail,
+    )

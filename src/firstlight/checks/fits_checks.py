@@ -1,0 +1,547 @@
+"""Format checks of one FITS file against the format rules of its product type.
+
+Belongs here: everything that needs the FITS structure (HDUs, headers, checksums,
+WCS, table columns). Catalogue *content* (rows) is checked in
+``catalogue_checks``. The file is opened read-only, memory-mapped and lazily, so
+a large file costs its headers plus one pass over the data for DATASUM.
+
+Nothing here raises on bad bytes and no warning escapes: what astropy raises or
+warns about becomes a finding. Check names: ``fits.open``, ``fits.structure``,
+``fits.checksum``, ``fits.datasum``, ``fits.keyword``, ``fits.wcs``,
+``fits.table_columns``. Warnings are captured with ``warnings.catch_warnings``,
+which is process-global: run checks in processes, not threads, when several go
+at once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.io.fits.verify import VerifyError, VerifyWarning
+from astropy.wcs import WCS, FITSFixedWarning
+
+from firstlight.checks.rules import (
+    PRIMARY,
+    FormatRules,
+    KeywordRule,
+    KeywordType,
+    OrderRule,
+    ProductRules,
+)
+from firstlight.domain.findings import Finding, Severity
+from firstlight.domain.manifest import ProductType
+
+# What astropy raises on broken bytes (a short buffer is a TypeError from numpy).
+BROKEN_FITS_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    EOFError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    VerifyError,
+)
+
+# The FITS date form (standard section 4.4.2.1): YYYY-MM-DD[Thh:mm:ss[.s...]].
+_FITS_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?)?$")
+_HDU_HEADING = re.compile(r"^HDU \d+:$")
+_CARD_HEADING = re.compile(r"^Card (\d+):$")
+_WCSLIB_WHERE = re.compile(r"^ERROR \d+ in \w+\(\) at line \d+ of file \S+:$")
+_VERIFY_FRAME = ("Verification reported errors:", "Note: astropy.io.fits uses zero-based")
+
+HduCheck = Callable[[Any, str, ProductRules], list[Finding]]
+
+
+def check_fits_file(
+    path: Path, rel: str, product_type: ProductType, rules: FormatRules
+) -> list[Finding]:
+    """All format findings of one FITS file; ``rel`` is its path in the manifest."""
+    product = rules.for_product(product_type)
+    findings: list[Finding] = []
+    # Outermost net: a warning no phase below claims (closing, say) is still a finding.
+    with _warnings_as_findings(findings, "fits.open", rel, Severity.ERROR):
+        hdul = open_fits(path, rel, findings)
+        if hdul is not None:
+            try:
+                if read_headers(hdul, path, rel, findings):
+                    for check in HDU_CHECKS:
+                        findings.extend(check(hdul, rel, product))
+            finally:
+                hdul.close()
+    return _deduplicated(findings)
+
+
+def open_fits(path: Path, rel: str, findings: list[Finding]) -> Any | None:
+    """The HDU list (read-only, memory-mapped, lazy), or None with the reason in findings."""
+    opened: list[Finding] = []
+    with _warnings_as_findings(opened, "fits.open", rel, Severity.ERROR):
+        try:
+            hdul = fits.open(path, mode="readonly", memmap=True, lazy_load_hdus=True)
+        except BROKEN_FITS_ERRORS as exc:
+            # astropy's warnings on the way to the failure only echo its cause.
+            findings.append(_unreadable(rel, exc))
+            return None
+    findings.extend(opened)
+    return hdul
+
+
+def read_headers(hdul: Any, path: Path, rel: str, findings: list[Finding]) -> bool:
+    """Read every header and check the data fits in the file; False if unusable."""
+    opened: list[Finding] = []
+    with _warnings_as_findings(opened, "fits.open", rel, Severity.ERROR):
+        try:
+            count = len(hdul)  # lazy loading: this reads all headers
+        except BROKEN_FITS_ERRORS as exc:
+            findings.append(_unreadable(rel, exc))
+            return False
+    truncated = _truncation(hdul, count, path.stat().st_size, rel)
+    # Our truncation finding names the HDU; astropy's warnings only repeat the cause.
+    findings.extend(opened if truncated is None else [truncated])
+    return truncated is None
+
+
+def _truncation(hdul: Any, count: int, size: int, rel: str) -> Finding | None:
+    for index in range(count):
+        # The HDU's own fileinfo: the list's re-serialises headers (and warns about them).
+        info = hdul[index].fileinfo()
+        end = int(info["datLoc"]) + int(info["datSpan"])
+        if end > size:
+            return Finding(
+                check="fits.open",
+                reason=f"file is truncated: {size} bytes, but HDU {index} ends at byte {end}",
+                file=rel,
+                hdu=index,
+                observed=str(size),
+            )
+    return None
+
+
+# --- checksums -------------------------------------------------------------------
+
+# Ones' complement arithmetic on 32-bit words (FITS standard, appendix J).
+_NEGATIVE_ZERO = 0xFFFFFFFF
+_SUM_WORDS = 1 << 20  # words per numpy sum: 2**20 * 2**32 cannot overflow uint64
+
+
+def check_checksums(hdul: Any, rel: str, product: ProductRules) -> list[Finding]:
+    """CHECKSUM/DATASUM of every HDU: wrong is an error; missing if the rules need them.
+
+    Summed over the file's own bytes: astropy's ``verify_checksum`` re-serialises the
+    header, which repairs non-standard cards and then blames the checksum.
+    """
+    path = Path(hdul.filename())
+    findings: list[Finding] = []
+    for index, hdu in enumerate(hdul):
+        with _warnings_as_findings(findings, "fits.checksum", rel, Severity.WARNING, hdu=index):
+            findings.extend(
+                [
+                    Finding(check, reason, file=rel, hdu=index)
+                    for check, reason in _sum_problems(path, hdu, required=product.checksums)
+                ]
+            )
+    return findings
+
+
+def _sum_problems(path: Path, hdu: Any, *, required: bool) -> list[tuple[str, str]]:
+    header = hdu.header
+    problems = [
+        (check, f"{keyword} is missing")
+        for check, keyword in (("fits.checksum", "CHECKSUM"), ("fits.datasum", "DATASUM"))
+        if required and keyword not in header
+    ]
+    if "CHECKSUM" not in header and "DATASUM" not in header:
+        return problems
+    info = hdu.fileinfo()
+    header_start, data_start = int(info["hdrLoc"]), int(info["datLoc"])
+    data_sum = ones_complement_sum(path, data_start, int(info["datSpan"]))
+    if "DATASUM" in header:
+        try:
+            declared = int(str(header["DATASUM"]).strip())
+        except BROKEN_FITS_ERRORS:
+            declared = None
+        if declared != data_sum:
+            problems.append(("fits.datasum", "DATASUM does not match the HDU's data"))
+    if "CHECKSUM" in header:
+        header_sum = ones_complement_sum(path, header_start, data_start - header_start)
+        if _fold(header_sum + data_sum) != _NEGATIVE_ZERO:
+            problems.append(("fits.checksum", "CHECKSUM does not match the HDU's header and data"))
+    return problems
+
+
+def ones_complement_sum(path: Path, start: int, length: int) -> int:
+    """32-bit ones' complement sum of the big-endian words of a byte range (memory-mapped)."""
+    if length <= 0:
+        return 0
+    words = np.memmap(path, dtype=">u4", mode="r", offset=start, shape=(length // 4,))
+    try:
+        total = 0
+        for first in range(0, words.size, _SUM_WORDS):
+            total += int(words[first : first + _SUM_WORDS].sum(dtype=np.uint64))
+    finally:
+        del words  # unmap now, not at garbage collection
+    return _fold(total)
+
+
+def _fold(total: int) -> int:
+    """End-around carry: fold the bits above 32 back in."""
+    while total > _NEGATIVE_ZERO:
+        total = (total & _NEGATIVE_ZERO) + (total >> 32)
+    return total
+
+
+# --- header keywords ---------------------------------------------------------------
+
+
+class _KeywordError(Exception):
+    def __init__(self, reason: str, observed: object = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.observed = None if observed is None else repr(observed)
+
+
+def check_keywords(hdul: Any, rel: str, product: ProductRules) -> list[Finding]:
+    """Required keywords present, of their type, allowed value and range, in order."""
+    findings: list[Finding] = []
+    for hdu_name, keywords in product.keywords.items():
+        index = find_hdu(hdul, hdu_name)
+        if index is None:
+            reason = f"no HDU {hdu_name!r} to hold keywords {', '.join(keywords)}"
+            findings.append(Finding("fits.keyword", reason, file=rel))
+            continue
+        orders = [o for o in product.order if o.hdu == hdu_name]
+        # A card astropy warns about is check_structure's finding, not a keyword's.
+        with _warnings_as_findings(
+            findings, "fits.keyword", rel, Severity.WARNING, hdu=index, ignore=(VerifyWarning,)
+        ):
+            findings.extend(_check_header(hdul[index].header, keywords, orders, rel, index))
+    return findings
+
+
+def _check_header(
+    header: Any,
+    keywords: Mapping[str, KeywordRule],
+    orders: list[OrderRule],
+    rel: str,
+    index: int,
+) -> list[Finding]:
+    findings = []
+    values: dict[str, object] = {}
+    for name, rule in keywords.items():
+        try:
+            value = keyword_value(header, name, rule)
+        except _KeywordError as problem:
+            findings.append(
+                Finding(
+                    "fits.keyword", problem.reason, file=rel, hdu=index, observed=problem.observed
+                )
+            )
+            continue
+        if value is not None:
+            values[name] = value
+    for order in orders:
+        if order.lower in values and order.upper in values:
+            lower, upper = values[order.lower], values[order.upper]
+            if not _in_order(lower, upper, strict=order.strict):
+                sign = "<" if order.strict else "<="
+                reason = f"{order.lower} {sign} {order.upper} does not hold"
+                observed = f"{order.lower}={lower}, {order.upper}={upper}"
+                findings.append(
+                    Finding("fits.keyword", reason, file=rel, hdu=index, observed=observed)
+                )
+    return findings
+
+
+def keyword_value(header: Any, name: str, rule: KeywordRule) -> object:
+    """The keyword's value, parsed for comparison; None when absent and optional."""
+    try:
+        present = name in header
+        raw = header[name] if present else None
+    except BROKEN_FITS_ERRORS as exc:
+        # The card image is not shown: astropy repairs a card as it renders it.
+        raise _KeywordError(f"{name} card cannot be parsed: not a valid FITS value") from exc
+    if not present:
+        if rule.required:
+            raise _KeywordError(f"required keyword {name} is missing")
+        return None
+    value = _typed(name, raw, rule.type)
+    if rule.allowed is not None and value not in rule.allowed:
+        allowed = ", ".join(map(repr, rule.allowed))
+        raise _KeywordError(f"{name} must be one of {allowed}", raw)
+    if isinstance(value, int | float):
+        if rule.minimum is not None and value < rule.minimum:
+            raise _KeywordError(f"{name} must be >= {rule.minimum:g}", raw)
+        if rule.maximum is not None and value > rule.maximum:
+            raise _KeywordError(f"{name} must be <= {rule.maximum:g}", raw)
+    return value
+
+
+def _typed(name: str, raw: object, kind: KeywordType) -> object:
+    """The value if it is of the rule's type (bool is not a number: FITS T/F is logical)."""
+    number = raw if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+    if kind is KeywordType.STRING and isinstance(raw, str) and raw.strip():
+        return raw
+    if kind is KeywordType.INTEGER and isinstance(number, int):
+        return number
+    if kind is KeywordType.NUMBER and number is not None and math.isfinite(number):
+        return number
+    if kind is KeywordType.BOOLEAN and isinstance(raw, bool):
+        return raw
+    if kind is KeywordType.DATE and isinstance(raw, str):
+        parsed = parse_fits_date(raw)
+        if parsed is not None:
+            return parsed
+        raise _KeywordError(f"{name} is not a FITS date (YYYY-MM-DD[Thh:mm:ss[.s]])", raw)
+    article = "an" if kind is KeywordType.INTEGER else "a"
+    non_empty = "non-empty " if kind is KeywordType.STRING else ""
+    raise _KeywordError(f"{name} must be {article} {non_empty}{kind}", raw)
+
+
+def parse_fits_date(value: str) -> datetime | None:
+    """A FITS date string as an aware datetime, or None if it is not one."""
+    if not _FITS_DATE.match(value.strip()):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:  # e.g. month 13
+        return None
+    # FITS dates carry no zone (TIMESYS says which scale); UTC keeps comparisons aware.
+    return parsed.replace(tzinfo=UTC)
+
+
+def _in_order(lower: object, upper: object, *, strict: bool) -> bool:
+    if isinstance(lower, datetime) and isinstance(upper, datetime):
+        return lower < upper if strict else lower <= upper
+    if isinstance(lower, int | float) and isinstance(upper, int | float):
+        return lower < upper if strict else lower <= upper
+    return True  # rules guarantee one ordered type; nothing comparable to judge
+
+
+# --- WCS ---------------------------------------------------------------------------
+
+
+def check_wcs(hdul: Any, rel: str, product: ProductRules) -> list[Finding]:
+    """The first image HDU of 2+ axes has a celestial WCS mapping its centre onto the sky."""
+    if not product.celestial_wcs:
+        return []
+    index = first_image_hdu(hdul)
+    if index is None:
+        return [Finding("fits.wcs", "no image HDU with two or more axes", file=rel)]
+    findings: list[Finding] = []
+    # FITSFixedWarning only says wcslib normalised a card (e.g. MJD-OBS from DATE-OBS);
+    # VerifyWarnings about the header's cards are check_structure's findings.
+    with _warnings_as_findings(
+        findings,
+        "fits.wcs",
+        rel,
+        Severity.WARNING,
+        hdu=index,
+        ignore=(FITSFixedWarning, VerifyWarning),
+    ):
+        problem = celestial_wcs_problem(hdul[index].header)
+    if problem is not None:
+        findings.append(Finding("fits.wcs", problem[0], file=rel, hdu=index, observed=problem[1]))
+    return findings
+
+
+def celestial_wcs_problem(header: Any) -> tuple[str, str | None] | None:
+    """What is wrong with a header's celestial WCS (reason, observed), or None."""
+    try:
+        wcs = WCS(header)
+    except BROKEN_FITS_ERRORS as exc:  # WcsError and friends are ValueErrors
+        return f"WCS cannot be read: {_wcslib_text(exc)}", None
+    if not wcs.has_celestial:
+        return "no celestial WCS (CTYPEi pair such as RA---TAN / DEC--TAN)", None
+    return _centre_problem(wcs.celestial)
+
+
+def _centre_problem(celestial: Any) -> tuple[str, str | None] | None:
+    shape = celestial.pixel_shape
+    if shape is None:
+        return "celestial WCS without image dimensions (NAXISi)", None
+    centre = [(n - 1) / 2 for n in shape]
+    try:
+        lon, lat = (float(v) for v in celestial.pixel_to_world_values(*centre))
+    except BROKEN_FITS_ERRORS as exc:
+        return f"WCS cannot map the image centre: {_wcslib_text(exc)}", None
+    observed = f"centre ({lon}, {lat})"
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        return "image centre maps to a non-finite sky position", observed
+    if not -90 <= lat <= 90:
+        return "image centre maps to a latitude outside [-90, 90]", observed
+    return None
+
+
+def first_image_hdu(hdul: Any) -> int | None:
+    """The HDU carrying the image: primary or extension, the first with 2+ axes."""
+    for index, hdu in enumerate(hdul):
+        if isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
+            naxis = hdu.header.get("NAXIS", 0)
+            if isinstance(naxis, int) and naxis >= 2:
+                return index
+    return None
+
+
+# --- table columns -----------------------------------------------------------------
+
+
+def check_table_columns(hdul: Any, rel: str, product: ProductRules) -> list[Finding]:
+    """The product's table extension exists and has the required columns."""
+    rule = product.table
+    if rule is None:
+        return []
+    index = find_hdu(hdul, rule.extname)
+    if index is None:
+        reason = f"no table extension with EXTNAME {rule.extname}"
+        return [Finding("fits.table_columns", reason, file=rel)]
+    hdu = hdul[index]
+    if not isinstance(hdu, fits.BinTableHDU | fits.TableHDU):
+        reason = f"extension {rule.extname} is not a table"
+        return [Finding("fits.table_columns", reason, file=rel, hdu=index)]
+    findings: list[Finding] = []
+    with _warnings_as_findings(findings, "fits.table_columns", rel, Severity.WARNING, hdu=index):
+        try:
+            names = {str(name).upper() for name in hdu.columns.names}
+        except BROKEN_FITS_ERRORS as exc:
+            reason = f"table columns cannot be read: {_text(exc)}"
+            return [Finding("fits.table_columns", reason, file=rel, hdu=index)]
+    for column in rule.columns:
+        if column.upper() not in names:
+            reason = f"required column {column} is missing from {rule.extname}"
+            findings.append(
+                Finding("fits.table_columns", reason, file=rel, hdu=index, column=column)
+            )
+    return findings
+
+
+# --- structure (astropy's verify) -------------------------------------------------------
+
+
+def check_structure(hdul: Any, rel: str, product: ProductRules) -> list[Finding]:
+    """``verify`` per HDU and of the list: unfixable problems error, fixable ones warn.
+
+    ``fix`` repairs headers in memory only (the file is read-only): checks after
+    this one see the repaired headers, checksums must come before it.
+    """
+    del product  # the FITS standard is the same for every product type
+    findings: list[Finding] = []
+    for index, hdu in enumerate(hdul):
+        findings.extend(_verify_findings(hdu, rel, index))
+    # List-level problems (missing EXTEND, an extension that is not one) come first;
+    # what follows under "HDU n:" headings was reported per HDU above.
+    findings.extend(_verify_findings(hdul, rel, None))
+    return findings
+
+
+def _verify_findings(target: Any, rel: str, index: int | None) -> list[Finding]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            target.verify("fix+warn")
+        except BROKEN_FITS_ERRORS as exc:
+            reason = f"verification failed: {_text(exc)}"
+            return [Finding("fits.structure", reason, file=rel, hdu=index)]
+    lines = [line for w in caught for line in str(w.message).splitlines()]
+    return parse_verify_lines(lines, rel, index)
+
+
+def parse_verify_lines(lines: list[str], rel: str, index: int | None) -> list[Finding]:
+    """Findings from astropy's verify report (one warning per line, nested by indent)."""
+    findings = []
+    card: int | None = None
+    for line in lines:
+        text = line.strip()
+        if not text or text.startswith(_VERIFY_FRAME):
+            continue
+        if _HDU_HEADING.match(text):
+            if index is None:
+                break
+            continue
+        if heading := _CARD_HEADING.match(text):
+            card = int(heading[1])
+            continue
+        unfixable = text.startswith("Unfixable error:")
+        reason = text.removeprefix("Unfixable error:").strip()
+        findings.append(
+            Finding(
+                "fits.structure",
+                _text(reason if card is None else f"card {card}: {reason}"),
+                file=rel,
+                hdu=index,
+                severity=Severity.ERROR if unfixable else Severity.WARNING,
+            )
+        )
+    return findings
+
+
+# --- shared ------------------------------------------------------------------------
+
+
+HDU_CHECKS: tuple[HduCheck, ...] = (
+    # Order matters: astropy repairs headers in memory when it verifies them (and
+    # when WCS serialises them); keywords are judged as written, before any repair.
+    check_checksums,
+    check_keywords,
+    check_structure,
+    check_wcs,
+    check_table_columns,
+)
+
+
+def find_hdu(hdul: Any, name: str) -> int | None:
+    """Index of the HDU a rule names: 'primary' or an extension's EXTNAME."""
+    if name.lower() == PRIMARY:
+        return 0
+    for index, hdu in enumerate(hdul):
+        if index > 0 and str(hdu.name).upper() == name.upper():
+            return index
+    return None
+
+
+@contextmanager
+def _warnings_as_findings(
+    sink: list[Finding],
+    check: str,
+    rel: str,
+    severity: Severity,
+    *,
+    hdu: int | None = None,
+    ignore: tuple[type[Warning], ...] = (),
+) -> Iterator[None]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for warning in caught:
+                if not issubclass(warning.category, ignore):
+                    reason = _text(warning.message)
+                    sink.append(Finding(check, reason, file=rel, hdu=hdu, severity=severity))
+
+
+def _unreadable(rel: str, exc: BaseException) -> Finding:
+    return Finding("fits.open", f"not a readable FITS file: {_text(exc)}", file=rel)
+
+
+def _text(message: object) -> str:
+    """One line of astropy's (often multi-line, padded) message."""
+    return " ".join(str(message).split())
+
+
+def _wcslib_text(exc: BaseException) -> str:
+    """wcslib's message without its C source locations."""
+    lines = [line for line in str(exc).splitlines() if not _WCSLIB_WHERE.match(line.strip())]
+    return _text(" ".join(lines))
+
+
+def _deduplicated(findings: list[Finding]) -> list[Finding]:
+    # astropy repeats a warning once per card or access; one finding says it.
+    return list(dict.fromkeys(findings))

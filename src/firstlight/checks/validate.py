@@ -1,0 +1,77 @@
+"""Step "validate": every file of a verified delivery through the checks that apply to it.
+
+Belongs here: which checks run on which file, nothing else. A check is a
+function of one file's ``FileContext`` returning findings, and says itself
+whether it applies (returning none if not); ``FILE_CHECKS`` lists them in
+order, so a new kind of check (a Great Expectations suite per product type)
+joins by adding one function to the tuple.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from firstlight.checks.catalogue_checks import check_catalogue
+from firstlight.checks.fits_checks import check_fits_file
+from firstlight.checks.rules import FormatRules
+from firstlight.domain.findings import Finding, Report
+from firstlight.domain.manifest import FileFormat, Manifest, ManifestFile, ProductType
+
+STEP = "validate"
+
+
+@dataclass(frozen=True)
+class FileContext:
+    """One delivered file and what its checks need to know."""
+
+    path: Path
+    entry: ManifestFile
+    mission: str
+    rules: FormatRules
+    chunk_rows: int
+
+
+FileCheck = Callable[[FileContext], list[Finding]]
+
+
+def fits_format(ctx: FileContext) -> list[Finding]:
+    """FITS structure, checksums, keywords, WCS and table columns (not for auxiliary files)."""
+    entry = ctx.entry
+    if entry.format is not FileFormat.FITS or entry.product_type is ProductType.AUXILIARY:
+        return []
+    return check_fits_file(ctx.path, entry.path, entry.product_type, ctx.rules)
+
+
+def catalogue_content(ctx: FileContext) -> list[Finding]:
+    """A catalogue's columns and rows against its table definition, in any table format."""
+    entry = ctx.entry
+    if entry.table is None:
+        return []
+    return check_catalogue(ctx.path, entry.path, entry.format, entry.table, ctx.chunk_rows)
+
+
+FILE_CHECKS: tuple[FileCheck, ...] = (fits_format, catalogue_content)
+
+
+def validate_delivery(
+    delivery_dir: Path,
+    manifest: Manifest,
+    rules: FormatRules,
+    chunk_rows: int = 100_000,
+    checks: tuple[FileCheck, ...] = FILE_CHECKS,
+) -> Report:
+    """Run ``checks`` on every file the manifest lists; one report for the delivery."""
+    report = Report(step=STEP)
+    for entry in manifest.files:
+        ctx = FileContext(
+            path=delivery_dir / entry.path,
+            entry=entry,
+            mission=manifest.mission,
+            rules=rules,
+            chunk_rows=chunk_rows,
+        )
+        for check in checks:
+            report.extend(check(ctx))
+    return report

@@ -1,0 +1,174 @@
+"""Step "verify": the delivery holds exactly the bytes its manifest promises.
+
+Belongs here: reading the manifest, and the checks that need only the file
+system and the manifest (presence, safe links, sizes, sha256, unlisted files).
+Nothing here opens a data file's format; that is step "validate".
+
+Check names: ``verify.missing_file``, ``verify.unsafe_link``, ``verify.size``,
+``verify.sha256``, ``verify.unreadable``, ``verify.extra_file``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from firstlight.domain.findings import Finding, Report
+from firstlight.domain.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    ManifestError,
+    ManifestFile,
+    manifest_sha256,
+    parse_manifest,
+)
+from firstlight.formats.digest import sha256_file
+
+STEP = "verify"
+
+
+def read_manifest(delivery_dir: Path) -> tuple[Manifest, str]:
+    """Parse ``manifest.json`` of a delivery; return it with the sha256 of its bytes.
+
+    Raises ``ManifestError`` naming the folder (missing, unsafe, unreadable) or the
+    field (invalid content).
+    """
+    path = delivery_dir / MANIFEST_NAME
+    if not delivery_dir.is_dir():
+        raise ManifestError(f"{delivery_dir}: not a delivery folder (no such directory)")
+    if not path.exists() and not path.is_symlink():
+        raise ManifestError(
+            f"{delivery_dir}: no {MANIFEST_NAME} (a delivery writes it last: "
+            "is the delivery complete?)"
+        )
+    link = _unsafe_link(delivery_dir.resolve(), delivery_dir, MANIFEST_NAME)
+    if link is not None:
+        raise ManifestError(f"{path}: {link}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
+    return parse_manifest(data, source=str(path)), manifest_sha256(data)
+
+
+def verify_files(delivery_dir: Path, manifest: Manifest) -> Report:
+    """Check every listed file against the manifest, and that nothing else is there."""
+    report = Report(step=STEP)
+    root = delivery_dir.resolve()
+    for entry in manifest.files:
+        report.extend(verify_file(root, delivery_dir, entry))
+    listed = {entry.path for entry in manifest.files}
+    report.extend(find_extra_files(delivery_dir, listed))
+    return report
+
+
+def verify_file(root: Path, delivery_dir: Path, entry: ManifestFile) -> list[Finding]:
+    """Findings for one listed file; stop at the first failure that makes the rest moot."""
+    link = _unsafe_link(root, delivery_dir, entry.path)
+    if link is not None:
+        return [Finding(check="verify.unsafe_link", reason=link, file=entry.path)]
+    path = delivery_dir / entry.path
+    if not path.exists():
+        return [Finding(check="verify.missing_file", reason="listed but absent", file=entry.path)]
+    if not path.is_file():
+        # Never open a FIFO or device: reading it could block the flow forever.
+        return [
+            Finding(
+                check="verify.missing_file",
+                reason="listed but not a regular file",
+                file=entry.path,
+                observed=_kind(path),
+            )
+        ]
+    return _check_content(path, entry)
+
+
+def _check_content(path: Path, entry: ManifestFile) -> list[Finding]:
+    try:
+        size = path.stat().st_size
+        if size != entry.size:
+            # A wrong size already proves different bytes: spare the hashing.
+            return [
+                Finding(
+                    check="verify.size",
+                    reason=f"size is {size} bytes, manifest says {entry.size}",
+                    file=entry.path,
+                    observed=str(size),
+                )
+            ]
+        digest = sha256_file(path)
+    except OSError as exc:
+        return [
+            Finding(
+                check="verify.unreadable",
+                reason=f"cannot be read: {exc.strerror or exc}",
+                file=entry.path,
+            )
+        ]
+    if digest != entry.sha256:
+        return [
+            Finding(
+                check="verify.sha256",
+                reason=f"sha256 differs from the manifest's {entry.sha256}",
+                file=entry.path,
+                observed=digest,
+            )
+        ]
+    return []
+
+
+def find_extra_files(delivery_dir: Path, listed: set[str]) -> list[Finding]:
+    """Files (hidden ones too) and symlinks in the folder that the manifest does not list."""
+    expected = listed | {MANIFEST_NAME}
+    # Folders the listed paths pass through: a symlinked folder on such a path is in use.
+    used_dirs = {"/".join(p.split("/")[:i]) for p in listed for i in range(1, p.count("/") + 1)}
+    findings = []
+    for current, dirnames, filenames in os.walk(delivery_dir, followlinks=False):
+        base = Path(current).relative_to(delivery_dir).as_posix()
+        prefix = "" if base == "." else base + "/"
+        for name in sorted(filenames):
+            rel = prefix + name
+            if rel not in expected:
+                findings.append(_extra(rel, _kind(Path(current) / name)))
+        for name in sorted(dirnames):
+            rel = prefix + name
+            # os.walk does not descend into symlinked folders: report unused ones here.
+            if (Path(current) / name).is_symlink() and rel not in used_dirs:
+                findings.append(_extra(rel, "symlink to a folder"))
+    return findings
+
+
+def _extra(rel: str, kind: str) -> Finding:
+    return Finding(
+        check="verify.extra_file",
+        reason="present in the delivery but not listed in the manifest",
+        file=rel,
+        observed=kind,
+    )
+
+
+def _unsafe_link(root: Path, delivery_dir: Path, rel: str) -> str | None:
+    """Why a path's symlinks (the file's or a parent folder's) leave the delivery, or None."""
+    current = delivery_dir
+    for part in rel.split("/"):
+        current = current / part
+        if not current.is_symlink():
+            continue
+        try:
+            target = current.resolve(strict=False)
+        except (OSError, RuntimeError):  # RuntimeError: symlink loop (Python < 3.13)
+            return f"symlink {current.relative_to(delivery_dir).as_posix()} cannot be resolved"
+        if not target.is_relative_to(root):
+            link = current.relative_to(delivery_dir).as_posix()
+            return f"symlink {link} resolves outside the delivery, to {target}"
+    return None
+
+
+def _kind(path: Path) -> str:
+    if path.is_symlink():
+        return "symlink" if path.exists() else "broken symlink"
+    if path.is_dir():
+        return "folder"
+    if path.is_file():
+        return "regular file"
+    return "special file"

@@ -1,0 +1,63 @@
+"""Releases and what they hold: observations (ObsCore-shaped) and catalogues."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from firstlight.domain.manifest import TableDefinition
+
+
+class ReleaseState(StrEnum):
+    STAGING = "staging"  # ingested or indexed, invisible to queries
+    PROMOTED = "promoted"  # public; current or an earlier one
+
+
+@dataclass(frozen=True)
+class Release:
+    release_key: str
+    mission: str
+    name: str
+    version: str
+    state: ReleaseState
+    created_at: datetime
+    promoted_at: datetime | None
+    current: bool
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One ObsCore 1.1 row (the columns firstlight fills)."""
+
+    obs_collection: str
+    obs_id: str
+    obs_publisher_did: str
+    dataproduct_type: str
+    calib_level: int
+    target_name: str | None
+    s_ra: float | None
+    s_dec: float | None
+    s_fov: float | None
+    s_region: str | None
+    t_min: float | None
+    t_max: float | None
+    t_exptime: float | None
+    em_min: float | None
+    em_max: float | None
+    facility_name: str | None
+    instrument_name: str | None
+    access_url: str
+    access_format: str
+    access_estsize: int
+    obs_release_date: datetime | None
+
+
+@dataclass(frozen=True)
+class CatalogueTable:
+    release_key: str
+    table_name: str
+    physical_name: str
+    definition: TableDefinition
+    row_count: int | None
+    release_date: datetime | None

@@ -1,0 +1,179 @@
+"""Cone search over a mission's current release (or a named one).
+
+The release pointer and the rows are read in one transaction, so a search
+sees one release whole. HEALPix ranges prefilter on the B-tree index, the
+exact angular distance decides. Embargoed catalogues are invisible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, literal, or_, select
+
+from firstlight.domain.manifest import now_utc
+from firstlight.domain.sky import cone_ranges
+from firstlight.storage.archive import Archive
+from firstlight.storage.catalogues import HEALPIX_COLUMN, catalogue_table
+from firstlight.storage.releases import ReleaseStore
+from firstlight.storage.schema import current_releases, observations, release_tables, releases
+
+DEFAULT_LIMIT = 1000
+
+
+class NotFoundError(LookupError):
+    """No such public mission, release or table; the message says which."""
+
+
+@dataclass(frozen=True)
+class ConeResult:
+    release_key: str
+    table: str
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    overflow: bool
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+def cone_search(
+    archive: Archive,
+    *,
+    mission: str,
+    ra: float,
+    dec: float,
+    radius: float,
+    table: str | None = None,
+    release: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    healpix_order: int,
+) -> ConeResult:
+    """Rows of a catalogue within ``radius`` degrees, nearest first, with ``distance``."""
+    _check_position(ra, dec, radius)
+    with archive.engine.connect() as conn, conn.begin():
+        release_key = _public_release(conn, mission, release)
+        tab = _public_table(conn, release_key, table)
+        definition = tab.definition
+        if definition.ra is None or definition.dec is None:
+            raise NotFoundError(f"table {tab.table_name} has no positions to search")
+        t = catalogue_table(definition, tab.physical_name)
+        ra_c, dec_c = t.c[definition.ra.lower()], t.c[definition.dec.lower()]
+        distance = func.ang_sep_deg(literal(ra), literal(dec), ra_c, dec_c).label("distance")
+        data_cols = [c for c in t.c if c.name != HEALPIX_COLUMN]
+        query = (
+            select(*data_cols, distance)
+            .where(_healpix_prefilter(t.c[HEALPIX_COLUMN], ra, dec, radius, healpix_order))
+            .where(distance <= radius)
+            .order_by(distance)
+            .limit(limit + 1)
+        )
+        rows = [tuple(r) for r in conn.execute(query)]
+    names = [c.name for c in data_cols] + ["distance"]
+    return ConeResult(release_key, tab.table_name, names, rows[:limit], len(rows) > limit)
+
+
+def cone_search_observations(
+    archive: Archive,
+    *,
+    mission: str,
+    ra: float,
+    dec: float,
+    radius: float,
+    release: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    healpix_order: int,
+) -> ConeResult:
+    """Public ObsCore rows whose position lies within the cone."""
+    _check_position(ra, dec, radius)
+    now = now_utc()
+    with archive.engine.connect() as conn, conn.begin():
+        release_key = _public_release(conn, mission, release)
+        o = observations
+        distance = func.ang_sep_deg(literal(ra), literal(dec), o.c.s_ra, o.c.s_dec).label(
+            "distance"
+        )
+        cols = [
+            o.c.obs_id,
+            o.c.dataproduct_type,
+            o.c.target_name,
+            o.c.s_ra,
+            o.c.s_dec,
+            o.c.s_fov,
+            o.c.t_min,
+            o.c.t_max,
+            o.c.em_min,
+            o.c.em_max,
+            o.c.instrument_name,
+            o.c.access_url,
+        ]
+        query = (
+            select(*cols, distance)
+            .where(o.c.release_key == release_key)
+            .where(or_(o.c.obs_release_date.is_(None), o.c.obs_release_date <= now))
+            .where(_healpix_prefilter(o.c.healpix, ra, dec, radius, healpix_order))
+            .where(distance <= radius)
+            .order_by(distance)
+            .limit(limit + 1)
+        )
+        rows = [tuple(r) for r in conn.execute(query)]
+    names = [c.name for c in cols] + ["distance"]
+    return ConeResult(release_key, "ivoa.obscore", names, rows[:limit], len(rows) > limit)
+
+
+def _check_position(ra: float, dec: float, radius: float) -> None:
+    if not 0 <= ra < 360 or not -90 <= dec <= 90:
+        raise ValueError(f"position ({ra}, {dec}) is not ICRS degrees (0<=ra<360, -90<=dec<=90)")
+    if not 0 < radius <= 10:
+        raise ValueError(f"radius {radius} must be in (0, 10] degrees")
+
+
+def _healpix_prefilter(column: Any, ra: float, dec: float, radius: float, order: int) -> Any:
+    return or_(
+        *(and_(column >= lo, column <= hi) for lo, hi in cone_ranges(ra, dec, radius, order))
+    )
+
+
+def _public_release(conn: Connection, mission: str, release: str | None) -> str:
+    if release is None:
+        key = conn.execute(
+            select(current_releases.c.release_key).where(current_releases.c.mission == mission)
+        ).scalar_one_or_none()
+        if key is None:
+            raise NotFoundError(f"mission {mission!r} has no public release")
+        return str(key)
+    key = (
+        conn.execute(
+            select(releases.c.release_key)
+            .where(
+                releases.c.mission == mission,
+                or_(releases.c.release_key == release, releases.c.name == release),
+                releases.c.promoted_at.is_not(None),
+            )
+            .order_by(releases.c.promoted_at.desc())
+        )
+        .scalars()
+        .first()
+    )
+    if key is None:
+        raise NotFoundError(f"mission {mission!r} has no public release {release!r}")
+    return str(key)
+
+
+def _public_table(conn: Connection, release_key: str, table: str | None) -> Any:
+    now = now_utc()
+    query = (
+        select(release_tables.c.id)
+        .where(release_tables.c.release_key == release_key)
+        .where(or_(release_tables.c.release_date.is_(None), release_tables.c.release_date <= now))
+        .order_by(release_tables.c.id)
+    )
+    if table is not None:
+        query = query.where(release_tables.c.table_name == table)
+    found = conn.execute(query).scalars().first()
+    if found is None:
+        # The same message whether the table is absent or embargoed: no leak.
+        what = f"table {table!r}" if table else "a public catalogue"
+        raise NotFoundError(f"release {release_key} has no {what}")
+    return ReleaseStore.table_by_id(conn, int(found))

@@ -1,0 +1,79 @@
+"""Quarantine: a rejected delivery kept byte-identical, with its report.
+
+Layout: ``quarantine/<mission>/<delivery_id>/<attempt stamp>/delivery/`` (the
+bytes, symlinks copied as links, never followed) and ``report.json`` beside
+it. Anything the delivery had put in staging is discarded first, so nothing
+of it is left in the archive database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from pathlib import Path
+
+from firstlight.domain.findings import Report
+from firstlight.domain.ledger import Decision, DeliveryState, Stage
+from firstlight.domain.manifest import now_utc
+from firstlight.formats.digest import sha256_file
+from firstlight.services.context import Context
+from firstlight.services.promotion import release_inbox_copy
+from firstlight.services.ticket import Ticket
+from firstlight.storage.releases import ReleaseStateError
+
+
+class QuarantineError(RuntimeError):
+    """The copy into quarantine is not byte-identical; the original is kept."""
+
+
+def quarantine_delivery(ctx: Context, ticket: Ticket, report: Report) -> Path:
+    """Discard staging work, keep the bytes and the report, close the ledger entry."""
+    with ctx.archive.ledger.stage(ticket.delivery_pk, ticket.attempt, Stage.QUARANTINE):
+        _discard_staging(ctx, ticket)
+        stamp = now_utc().strftime("%Y%m%dT%H%M%S%fZ")
+        dest = ctx.settings.quarantine_dir / ticket.mission / ticket.delivery_id / stamp
+        dest.mkdir(parents=True)
+        if ticket.path.is_dir():
+            shutil.copytree(ticket.path, dest / "delivery", symlinks=True)
+            _check_identical(ticket.path, dest / "delivery")
+        payload = {
+            "mission": ticket.mission,
+            "delivery_id": ticket.delivery_id,
+            "manifest_sha256": ticket.manifest_sha256,
+            "attempt": ticket.attempt,
+            "source": ticket.delivery_path,
+            "quarantined_at": now_utc().isoformat(),
+            "reason": report.summary(),
+            "report": json.loads(report.to_json()),
+        }
+        (dest / "report.json").write_text(json.dumps(payload, indent=2) + "\n")
+    state = (
+        DeliveryState.REJECTED if ticket.decision is Decision.REJECT else DeliveryState.QUARANTINED
+    )
+    ctx.archive.ledger.finish(
+        ticket.delivery_pk,
+        state,
+        reason=report.summary(),
+        report=payload["report"],
+        quarantine_path=str(dest),
+    )
+    release_inbox_copy(ctx, ticket)
+    return dest
+
+
+def _discard_staging(ctx: Context, ticket: Ticket) -> None:
+    if ticket.release_key is None or ticket.decision is Decision.REJECT:
+        return  # a rejected arrival never built anything; the release is someone else's
+    # A promoted release (a failure after the switch) stands: discard refuses it.
+    with contextlib.suppress(ReleaseStateError):
+        ctx.archive.releases.discard(ticket.release_key)
+
+
+def _check_identical(source: Path, copy: Path) -> None:
+    for path in sorted(source.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        twin = copy / path.relative_to(source)
+        if sha256_file(path) != sha256_file(twin):
+            raise QuarantineError(f"{twin}: differs from {path} after copying")

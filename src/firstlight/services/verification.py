@@ -1,0 +1,104 @@
+"""Admission and verification: is this arrival new work, and is it complete?
+
+Admission reads the manifest (even a broken one: its identity is recovered
+where possible, so the arrival still gets its line in the ledger) and asks the
+ledger. Verification checks the files against the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from firstlight.checks.verify import read_manifest, verify_files
+from firstlight.domain.findings import DeliveryRejected, Finding, Report
+from firstlight.domain.ledger import Decision, Stage
+from firstlight.domain.manifest import MANIFEST_NAME, ManifestError, manifest_sha256
+from firstlight.services.context import Context
+from firstlight.services.ticket import Ticket
+
+UNKNOWN_MISSION = "_unknown"
+
+
+def admit_delivery(ctx: Context, delivery_dir: Path) -> Ticket:
+    """Record the arrival in the ledger and decide whether it is new work."""
+    delivery_dir = delivery_dir.resolve()
+    problem: str | None = None
+    try:
+        manifest, sha = read_manifest(delivery_dir)
+        mission, delivery_id, release_key = (
+            manifest.mission,
+            manifest.delivery_id,
+            manifest.release_key,
+        )
+    except ManifestError as exc:
+        problem = str(exc)
+        raw = _raw_bytes(delivery_dir / MANIFEST_NAME)
+        sha = manifest_sha256(raw)
+        mission, delivery_id = _raw_identity(raw, delivery_dir.name)
+        release_key = None
+    admission = ctx.archive.ledger.admit(
+        mission=mission,
+        delivery_id=delivery_id,
+        manifest_sha256=sha,
+        release_key=release_key,
+        location=str(delivery_dir),
+    )
+    return Ticket(
+        delivery_path=str(delivery_dir),
+        delivery_pk=admission.delivery_pk,
+        attempt=admission.attempt,
+        mission=mission,
+        delivery_id=delivery_id,
+        manifest_sha256=sha,
+        release_key=release_key,
+        decision=admission.decision,
+        reason=admission.reason,
+        manifest_problem=problem,
+    )
+
+
+def verify_delivery(ctx: Context, ticket: Ticket) -> Report:
+    """Manifest valid, files complete, sizes and sha256 right; raises ``DeliveryRejected``."""
+    with ctx.archive.ledger.stage(ticket.delivery_pk, ticket.attempt, Stage.VERIFY):
+        report = Report(step=Stage.VERIFY.value)
+        if ticket.decision is Decision.REJECT:
+            report.add(Finding(check="ledger.conflict", reason=ticket.reason))
+        elif ticket.manifest_problem is not None:
+            for line in ticket.manifest_problem.splitlines():
+                report.add(Finding(check="verify.manifest", file=MANIFEST_NAME, reason=line))
+        else:
+            manifest, sha = read_manifest(ticket.path)
+            if sha != ticket.manifest_sha256:
+                report.add(
+                    Finding(
+                        check="verify.manifest_changed",
+                        file=MANIFEST_NAME,
+                        reason="manifest.json changed after the delivery was admitted",
+                    )
+                )
+            else:
+                report = verify_files(ticket.path, manifest)
+        if not report.ok:
+            raise DeliveryRejected(report)
+        return report
+
+
+def _raw_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def _raw_identity(raw: bytes, fallback: str) -> tuple[str, str]:
+    """Best-effort identity of a delivery whose manifest did not parse."""
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        data = None
+    if isinstance(data, dict):
+        mission, delivery_id = data.get("mission"), data.get("delivery_id")
+        if isinstance(mission, str) and isinstance(delivery_id, str) and mission and delivery_id:
+            return mission[:32], delivery_id[:160]
+    return UNKNOWN_MISSION, fallback[:160]

@@ -1,0 +1,91 @@
+"""Object stores: where released files live, behind one small Protocol.
+
+Keys are POSIX paths such as ``gaia/dr4/1/images/a.fits``. Stores are
+write-once: putting a key that exists with other content is an error, putting
+identical content again is a no-op (so a rerun of promotion is safe). Every
+put is verified by sha256 after the copy (fixity). An S3 store joins later
+behind the same Protocol.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import uuid
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+from firstlight.domain.manifest import check_relative_path
+from firstlight.formats.digest import sha256_file
+
+
+class FixityError(RuntimeError):
+    """A stored object's sha256 is not what was expected."""
+
+
+class ImmutableObjectError(RuntimeError):
+    """A key exists already with different content."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    sha256: str
+    url: str
+
+
+class ObjectStore(Protocol):
+    def put_file(self, source: Path, key: str, sha256: str) -> StoredObject: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def url(self, key: str) -> str: ...
+
+    def local_path(self, key: str) -> Path | None: ...
+
+
+class LocalObjectStore:
+    """A folder as an object store: files read-only once written."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def _path(self, key: str) -> Path:
+        check_relative_path(key)
+        return self.root.joinpath(*PurePosixPath(key).parts)
+
+    def put_file(self, source: Path, key: str, sha256: str) -> StoredObject:
+        target = self._path(key)
+        if target.exists():
+            if sha256_file(target) != sha256:
+                raise ImmutableObjectError(f"{key} exists in {self.root} with other content")
+            return self._stored(key, target, sha256)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            shutil.copyfile(source, tmp)
+            with tmp.open("rb") as fh:
+                os.fsync(fh.fileno())
+            actual = sha256_file(tmp)
+            if actual != sha256:
+                raise FixityError(f"{key}: sha256 after copy is {actual}, expected {sha256}")
+            tmp.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return self._stored(key, target, sha256)
+
+    def _stored(self, key: str, path: Path, sha256: str) -> StoredObject:
+        return StoredObject(key=key, size=path.stat().st_size, sha256=sha256, url=self.url(key))
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def url(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)

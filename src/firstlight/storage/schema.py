@@ -1,0 +1,181 @@
+"""The archive's own tables, defined once (SQLAlchemy Core).
+
+- ``deliveries`` and ``stage_runs``: the ledger, one row per delivery with its
+  one terminal state, and the timing of every step of every attempt.
+- ``releases`` and ``current_releases``: immutable releases and the pointer
+  whose switch is the promotion.
+- ``products``, ``observations`` (ObsCore-shaped) and ``release_tables``
+  (catalogues, whose rows live in one physical table per release).
+
+Catalogue tables themselves are built per release by ``storage.catalogues``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware in Python, UTC in the database, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("mission", String(32), nullable=False),
+    Column("delivery_id", String(160), nullable=False),
+    Column("manifest_sha256", String(64), nullable=False),
+    Column("release_key", String(100), nullable=True),
+    # processing -> released | quarantined | rejected
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("location", Text, nullable=False),
+    Column("quarantine_path", Text, nullable=True),
+    Column("report", JSON, nullable=True),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("arrived_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    # One row per distinct delivery content; the same id with other bytes is
+    # another row, which admission rejects once the first was released.
+    UniqueConstraint("mission", "delivery_id", "manifest_sha256", name="uq_deliveries_identity"),
+)
+
+stage_runs = Table(
+    "stage_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery", Integer, ForeignKey("deliveries.id"), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("stage", String(16), nullable=False),  # domain.ledger.Stage
+    Column("outcome", String(16), nullable=False),  # ok | failed | skipped
+    Column("detail", Text, nullable=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=False),
+)
+
+releases = Table(
+    "releases",
+    metadata,
+    Column("release_key", String(100), primary_key=True),
+    Column("mission", String(32), nullable=False, index=True),
+    Column("name", String(32), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("delivery", Integer, ForeignKey("deliveries.id"), nullable=False),
+    # staging -> promoted (current or, after a later promotion, superseded)
+    Column("state", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("indexed_at", UTCDateTime, nullable=True),
+    Column("promoted_at", UTCDateTime, nullable=True),
+    UniqueConstraint("mission", "name", "version", name="uq_releases_name"),
+)
+
+current_releases = Table(
+    "current_releases",
+    metadata,
+    Column("mission", String(32), primary_key=True),
+    Column("release_key", String(100), ForeignKey("releases.release_key"), nullable=False),
+    Column("previous_release_key", String(100), ForeignKey("releases.release_key")),
+    Column("switched_at", UTCDateTime, nullable=False),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("release_key", String(100), ForeignKey("releases.release_key"), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("product_type", String(16), nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("release_date", UTCDateTime, nullable=True),
+    Column("storage_key", Text, nullable=False),
+    Column("stored_at", UTCDateTime, nullable=True),
+    UniqueConstraint("release_key", "path", name="uq_products_path"),
+)
+
+observations = Table(
+    "observations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("release_key", String(100), ForeignKey("releases.release_key"), nullable=False),
+    Column("product", Integer, ForeignKey("products.id"), nullable=False),
+    Column("obs_collection", String(32), nullable=False),
+    Column("obs_id", String(200), nullable=False),
+    Column("obs_publisher_did", Text, nullable=False),
+    Column("dataproduct_type", String(16), nullable=False),
+    Column("calib_level", Integer, nullable=False),
+    Column("target_name", String(200)),
+    Column("s_ra", Float),
+    Column("s_dec", Float),
+    Column("s_fov", Float),
+    Column("s_region", Text),
+    Column("t_min", Float),
+    Column("t_max", Float),
+    Column("t_exptime", Float),
+    Column("em_min", Float),
+    Column("em_max", Float),
+    Column("facility_name", String(100)),
+    Column("instrument_name", String(100)),
+    Column("access_url", Text),
+    Column("access_format", String(64)),
+    Column("access_estsize", BigInteger),
+    Column("obs_release_date", UTCDateTime),
+    Column("healpix", BigInteger),
+    UniqueConstraint("release_key", "obs_id", name="uq_observations_obs_id"),
+    Index("ix_observations_release_healpix", "release_key", "healpix"),
+)
+
+release_tables = Table(
+    "release_tables",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("release_key", String(100), ForeignKey("releases.release_key"), nullable=False),
+    Column("table_name", String(32), nullable=False),
+    Column("physical_name", String(128), nullable=False, unique=True),
+    Column("product", Integer, ForeignKey("products.id"), nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("row_count", BigInteger, nullable=True),
+    Column("release_date", UTCDateTime, nullable=True),
+    Column("indexed_at", UTCDateTime, nullable=True),
+    UniqueConstraint("release_key", "table_name", name="uq_release_tables_name"),
+)

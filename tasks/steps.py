@@ -1,0 +1,64 @@
+"""One Prefect task per step of a release, each a thin wrapper of a service.
+
+Tasks receive and return tickets and summaries (ids and paths), build their
+context from the environment's settings, and add only what Prefect is for:
+names, tags, logging of progress.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import get_run_logger, task
+
+from firstlight.domain.findings import Report
+from firstlight.services.context import context_for
+from firstlight.services.indexing import index_release
+from firstlight.services.ingest import IngestSummary, ingest
+from firstlight.services.promotion import PromotionSummary, promote_release
+from firstlight.services.quarantine import quarantine_delivery
+from firstlight.services.ticket import Ticket
+from firstlight.services.validation import validate
+from firstlight.services.verification import admit_delivery, verify_delivery
+
+
+@task(name="admit")
+def admit_task(delivery_path: str) -> Ticket:
+    return admit_delivery(context_for(), Path(delivery_path))
+
+
+@task(name="verify")
+def verify_task(ticket: Ticket) -> Report:
+    return verify_delivery(context_for(), ticket)
+
+
+@task(name="validate")
+def validate_task(ticket: Ticket) -> Report:
+    return validate(context_for(), ticket)
+
+
+@task(name="ingest")
+def ingest_task(ticket: Ticket) -> IngestSummary:
+    logger = get_run_logger()
+
+    def progress(path: str, done: int, total: int | None) -> None:
+        logger.info("%s: %s / %s rows loaded", path, f"{done:,}", f"{total:,}" if total else "?")
+
+    return ingest(context_for(), ticket, progress=progress)
+
+
+@task(name="index")
+def index_task(ticket: Ticket) -> int:
+    return index_release(context_for(), ticket)
+
+
+@task(name="promote")
+def promote_task(ticket: Ticket) -> PromotionSummary:
+    return promote_release(context_for(), ticket)
+
+
+@task(name="quarantine")
+def quarantine_task(ticket: Ticket, report: Report) -> str:
+    dest = quarantine_delivery(context_for(), ticket, report)
+    get_run_logger().error("%s quarantined at %s: %s", ticket.label, dest, report.summary())
+    return str(dest)

@@ -1,0 +1,117 @@
+"""The firstlight command as a producer and an operator use it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from firstlight.cli import app
+from firstlight.config import Settings
+from tests.deliveries import duplicate_source_ids
+
+runner = CliRunner()
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_api")
+def test_producer_manifest_is_accepted_by_ingest(settings: Settings) -> None:
+    code, _ = _run(
+        "synth",
+        str(settings.data_dir / "gen"),
+        "--mission",
+        "xmm",
+        "--release",
+        "y2026",
+        "--rows",
+        "800",
+        "--seed",
+        "5",
+    )
+    assert code == 0
+    delivery = next((settings.data_dir / "gen").iterdir())
+    (delivery / "manifest.json").unlink()  # a producer starts from bare files
+
+    code, output = _run(
+        "manifest",
+        str(delivery),
+        "--mission",
+        "xmm",
+        "--delivery-id",
+        "obs-42",
+        "--release",
+        "y2026",
+        "--version",
+        "3",
+        "--producer",
+        "XMM SOC",
+    )
+    assert code == 0, output
+    manifest = json.loads((delivery / "manifest.json").read_text())
+    assert manifest["delivery_id"] == "obs-42" and len(manifest["files"]) == 5
+    [cat] = [f for f in manifest["files"] if f["product_type"] == "catalogue"]
+    assert cat["table"]["primary_key"] == "source_id" and cat["table"]["ra"] == "ra"
+
+    code, output = _run("ingest", str(delivery))
+    assert code == 0, output
+    assert "released" in output and "xmm_y2026_v3" in output
+
+    code, output = _run("releases", "--json")
+    assert code == 0
+    [rel] = json.loads(output)
+    assert (rel["release_key"], rel["current"]) == ("xmm_y2026_v3", True)
+
+    code, output = _run("cone", "150.0", "2.0", "0.2", "--mission", "xmm", "--json", "--limit", "5")
+    assert code == 0
+    result = json.loads(output)
+    assert result["release"] == "xmm_y2026_v3" and 0 < len(result["rows"]) <= 5
+    assert all(row["distance"] <= 0.2 for row in result["rows"])
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_api")
+def test_ingest_exits_non_zero_with_the_reason(settings: Settings) -> None:
+    code, _ = _run("synth", str(settings.data_dir / "gen"), "--rows", "500")
+    assert code == 0
+    delivery = next((settings.data_dir / "gen").iterdir())
+    duplicate_source_ids(delivery)
+    code, output = _run("ingest", str(delivery))
+    assert code == 1
+    assert "rejected" in output and "table.key_unique" in output
+    assert "sources.fits" in output
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_api")
+def test_demo_once_releases_and_queries(settings: Settings) -> None:
+    code, output = _run("demo", "--once", "--rows", "3000")
+    assert code == 0, output
+    assert "released" in output and "demo_dr1_v1" in output
+    code, output = _run("demo", "--once", "--rows", "3000")
+    assert code == 0, output
+    code, output = _run("releases", "--mission", "demo", "--json")
+    current = [r["release_key"] for r in json.loads(output) if r["current"]]
+    assert current == ["demo_dr1_v2"]
+
+
+def test_cone_on_unknown_mission_fails_clearly(settings: Settings) -> None:
+    code, output = _run("cone", "10", "10", "0.1", "--mission", "nope")
+    assert code == 1 and "mission 'nope' has no public release" in output
+
+
+def test_ingest_of_missing_folder_is_a_usage_error(tmp_path: Path, settings: Settings) -> None:
+    code, output = _run("ingest", str(tmp_path / "absent"))
+    assert code == 2 and "not a folder" in output
+
+
+def test_schema_command_prints_the_committed_schema() -> None:
+    code, output = _run("schema")
+    committed = Path(__file__).resolve().parents[2] / "docs" / "manifest.schema.json"
+    assert code == 0 and json.loads(output) == json.loads(committed.read_text())

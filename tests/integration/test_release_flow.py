@@ -1,0 +1,144 @@
+"""The release flow under Prefect: released, quarantined, or skipped; never half."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from firstlight.config import Settings
+from firstlight.domain.findings import DeliveryRejected
+from firstlight.domain.ledger import DeliveryState, Stage
+from firstlight.formats.digest import sha256_file
+from firstlight.query.cone import cone_search
+from firstlight.services.context import Context
+from firstlight.storage.schema import observations, products, release_tables, releases
+from flows.release_delivery import release_delivery
+from tests.deliveries import duplicate_source_ids, generated, tree_digest
+
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_api")]
+
+
+def _archive_counts(ctx: Context) -> dict[str, int]:
+    with ctx.archive.engine.connect() as conn:
+        counts = {
+            t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+            for t in (releases, products, observations, release_tables)
+        }
+        counts["catalogue_tables"] = int(
+            conn.execute(
+                text("SELECT count(*) FROM sqlite_master WHERE type='table' AND name LIKE 'cat_%'")
+            ).scalar_one()
+        )
+    return counts
+
+
+def test_delivery_in_the_inbox_becomes_the_current_release(
+    ctx: Context, settings: Settings
+) -> None:
+    path = generated(settings.inbox_dir, rows=2500)
+    delivered = tree_digest(path)
+
+    outcome = release_delivery(str(path))
+
+    assert outcome.status == "released" and outcome.release_key == "demo_dr1_v1"
+    [rel] = ctx.archive.releases.list_releases("demo")
+    assert rel.current and rel.promoted_at is not None
+    entry = ctx.archive.ledger.entry(outcome.delivery_pk)
+    assert entry.state is DeliveryState.RELEASED
+    stages = [(s.stage, s.outcome) for s in ctx.archive.ledger.stages(outcome.delivery_pk)]
+    assert stages == [
+        (Stage.VERIFY, "ok"),
+        (Stage.VALIDATE, "ok"),
+        (Stage.INGEST, "ok"),
+        (Stage.INDEX, "ok"),
+        (Stage.PROMOTE, "ok"),
+    ]
+    # Every file in the public store under its versioned key, bytes unchanged.
+    public = settings.public_dir / "demo" / "dr1" / "1"
+    for rel_path, data in delivered.items():
+        if rel_path != "manifest.json":
+            assert (public / rel_path).read_bytes() == data
+    assert not path.exists(), "the inbox copy stays until the ledger says released"
+    # The catalogue answers a cone search: every row inside the cone, nearest first.
+    result = cone_search(
+        ctx.archive,
+        mission="demo",
+        ra=150.0,
+        dec=2.0,
+        radius=0.3,
+        limit=10_000,
+        healpix_order=settings.healpix_order,
+    )
+    distances = [row[-1] for row in result.rows]
+    assert result.rows and all(d <= 0.3 for d in distances) and distances == sorted(distances)
+    assert _archive_counts(ctx)["catalogue_tables"] == 1
+
+
+def test_failing_delivery_is_quarantined_and_leaves_nothing(
+    ctx: Context, settings: Settings
+) -> None:
+    path = generated(settings.inbox_dir, rows=900)
+    duplicate_source_ids(path, rows=(3, 7))
+    delivered = tree_digest(path)
+
+    state = release_delivery(str(path), return_state=True)
+
+    assert state.is_failed()
+    assert "table.key_unique" in str(state.message)
+    with pytest.raises(DeliveryRejected, match="source_id"):
+        state.result()
+    [entry] = ctx.archive.ledger.entries()
+    assert entry.state is DeliveryState.QUARANTINED and entry.quarantine_path
+    quarantined = Path(entry.quarantine_path)
+    assert tree_digest(quarantined / "delivery") == delivered  # byte-identical
+    report = json.loads((quarantined / "report.json").read_text())
+    [finding] = [f for f in report["report"]["findings"] if f["check"] == "table.key_unique"]
+    assert finding["file"] == "catalogue/sources.fits" and finding["column"] == "source_id"
+    assert set(finding["sample_rows"]) >= {7}
+    assert _archive_counts(ctx) == dict.fromkeys(
+        ("releases", "products", "observations", "release_tables", "catalogue_tables"), 0
+    )
+    assert not any(settings.public_dir.rglob("*.fits"))
+
+
+def test_failure_after_ingest_drops_the_staging_release(
+    ctx: Context, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delivery rejected at promotion (fixity) leaves no rows and no tables."""
+    from firstlight.domain.findings import Finding, Report
+    from firstlight.services import promotion
+
+    def reject(*_: object) -> None:
+        raise DeliveryRejected(
+            Report("promote", [Finding(check="promote.fixity", reason="sha256 mismatch")])
+        )
+
+    monkeypatch.setattr(promotion, "promote_release", reject)
+    monkeypatch.setattr("tasks.steps.promote_release", reject)
+    path = generated(settings.inbox_dir, rows=600)
+
+    state = release_delivery(str(path), return_state=True)
+
+    assert state.is_failed() and "promote.fixity" in str(state.message)
+    assert _archive_counts(ctx) == dict.fromkeys(
+        ("releases", "products", "observations", "release_tables", "catalogue_tables"), 0
+    )
+
+
+def test_redelivering_the_same_delivery_changes_nothing(ctx: Context, settings: Settings) -> None:
+    path = generated(settings.data_dir / "producer", rows=700)
+    first = release_delivery(str(path))
+    counts = _archive_counts(ctx)
+    public = {p: sha256_file(p) for p in settings.public_dir.rglob("*") if p.is_file()}
+
+    again = release_delivery(str(path))
+
+    assert (first.status, again.status) == ("released", "skipped")
+    assert again.delivery_pk == first.delivery_pk
+    assert _archive_counts(ctx) == counts
+    assert {p: sha256_file(p) for p in settings.public_dir.rglob("*") if p.is_file()} == public
+    [entry] = ctx.archive.ledger.entries()
+    assert entry.state is DeliveryState.RELEASED and entry.attempts == 2
