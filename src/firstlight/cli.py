@@ -25,6 +25,7 @@ from firstlight.config import Settings
 from firstlight.domain.manifest import ManifestError, manifest_json_schema
 
 if TYPE_CHECKING:
+    from firstlight.query.cone import ConeResult
     from firstlight.services.context import Context
     from flows.release_delivery import ReleaseOutcome
 
@@ -175,27 +176,30 @@ def cone(
     observations: Annotated[
         bool, typer.Option(help="Search ObsCore observations instead.")
     ] = False,
+    columns: Annotated[
+        str | None, typer.Option(help="Comma-separated columns to show (default: the first six).")
+    ] = None,
     limit: int = 20,
     as_json: JsonOption = False,
 ) -> None:
-    """Cone search on a mission's current release."""
+    """Cone search on a mission's current release, nearest first."""
     from firstlight.query.cone import NotFoundError, cone_search, cone_search_observations
 
     ctx = _context()
-    search = cone_search_observations if observations else cone_search
-    kwargs: dict[str, Any] = {} if observations else {"table": table}
+    common: dict[str, Any] = {
+        "mission": mission,
+        "ra": ra,
+        "dec": dec,
+        "radius": radius,
+        "release": release,
+        "limit": limit,
+        "healpix_order": ctx.settings.healpix_order,
+    }
     try:
-        result = search(
-            ctx.archive,
-            mission=mission,
-            ra=ra,
-            dec=dec,
-            radius=radius,
-            release=release,
-            limit=limit,
-            healpix_order=ctx.settings.healpix_order,
-            **kwargs,
-        )
+        if observations:
+            result = cone_search_observations(ctx.archive, **common)
+        else:
+            result = cone_search(ctx.archive, table=table, **common)
     except (NotFoundError, ValueError) as exc:
         err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from exc
@@ -209,7 +213,8 @@ def cone(
             }
         )
         return
-    _print_rows(result.columns, result.rows, f"{result.table} in {result.release_key}")
+    shown = columns.split(",") if columns else result.columns[:6]
+    _print_result(result, [c for c in shown if c in result.columns] + ["distance"])
     if result.overflow:
         out.print(f"[yellow]more than {limit} rows: raise --limit to see them[/yellow]")
 
@@ -245,33 +250,19 @@ def demo(
             progress=lambda done, total: bar.update(job, completed=done, total=total),
         )
     out.print(f"delivery landed in the inbox: {escape(str(path))}")
-    outcome = _run_release(path)
-    if outcome is None:
+    if _run_release(path) is None:
         raise typer.Exit(1)
     releases(mission="demo", as_json=False)
-    out.rule("cone search on the current release: 0.05 deg around (150.0, +2.0)")
-    cone(
-        150.0,
-        2.0,
-        0.05,
-        mission="demo",
-        table=None,
-        release=None,
-        observations=False,
-        limit=8,
-        as_json=False,
-    )
-    cone(
-        150.0,
-        2.0,
-        1.0,
-        mission="demo",
-        table=None,
-        release=None,
-        observations=True,
-        limit=8,
-        as_json=False,
-    )
+    out.rule("what a scientist sees now: cone searches on the current release")
+    for radius, observations, shown in (
+        (0.05, False, "source_id,ra,dec,phot_g_mean_mag,bp_rp"),
+        (1.0, True, "obs_id,dataproduct_type,target_name,instrument_name,s_ra,s_dec"),
+    ):
+        out.print(
+            f"$ firstlight cone 150.0 2.0 {radius} --mission demo"
+            + (" --observations" if observations else "")
+        )
+        cone(150.0, 2.0, radius, mission="demo", observations=observations, columns=shown, limit=8)
 
 
 def _prepare_prefect(settings: Settings) -> None:
@@ -318,10 +309,10 @@ def _print_stages(ctx: Context, path: Path) -> None:
     out.print(table)
 
 
-def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], title: str) -> None:
-    table = Table(*columns, title=title)
-    for row in rows:
-        table.add_row(*(escape(_cell(v)) for v in row))
+def _print_result(result: ConeResult, columns: list[str]) -> None:
+    table = Table(*columns, title=f"{result.table} in {result.release_key}")
+    for row in result.as_dicts():
+        table.add_row(*(escape(_cell(row[c])) for c in columns))
     out.print(table)
 
 

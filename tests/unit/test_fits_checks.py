@@ -9,14 +9,11 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from firstlight.checks.fits_checks import (
-    check_fits_file,
-    ones_complement_sum,
-    parse_fits_date,
-)
+from firstlight.checks.fits_checks import check_fits_file, parse_fits_date
 from firstlight.checks.rules import FormatRules, ProductRules, load_rules
 from firstlight.domain.findings import Finding, Severity
 from firstlight.domain.manifest import ProductType
+from firstlight.formats.fits_checksum import sum_file_range
 
 VALIDATIONS = Path(__file__).resolve().parents[2] / "validations"
 
@@ -219,7 +216,7 @@ def _reseal_primary_checksum(path: Path) -> None:
     path.write_bytes(bytes(data))
     with fits.open(path) as hdul:
         end = hdul[0].fileinfo()["datLoc"] + hdul[0].fileinfo()["datSpan"]
-        total = ones_complement_sum(path, 0, end)
+        total = sum_file_range(path, 0, end)
         # astropy's encoder (private) is the reference ASCII encoding of the FITS standard.
         data[start : start + 16] = hdul[0]._char_encode(~total & 0xFFFFFFFF).encode()
     path.write_bytes(bytes(data))

@@ -3,7 +3,8 @@
 Belongs here: everything that needs the FITS structure (HDUs, headers, checksums,
 WCS, table columns). Catalogue *content* (rows) is checked in
 ``catalogue_checks``. The file is opened read-only, memory-mapped and lazily, so
-a large file costs its headers plus one pass over the data for DATASUM.
+a large file costs its headers plus one pass over the data for DATASUM (the
+checksum arithmetic itself is ``formats.fits_checksum``).
 
 Nothing here raises on bad bytes and no warning escapes: what astropy raises or
 warns about becomes a finding. Check names: ``fits.open``, ``fits.structure``,
@@ -24,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from astropy.io import fits
 from astropy.io.fits.verify import VerifyError, VerifyWarning
 from astropy.wcs import WCS, FITSFixedWarning
@@ -39,6 +39,7 @@ from firstlight.checks.rules import (
 )
 from firstlight.domain.findings import Finding, Severity
 from firstlight.domain.manifest import ProductType
+from firstlight.formats.fits_checksum import NEGATIVE_ZERO, fold, sum_file_range
 
 # What astropy raises on broken bytes (a short buffer is a TypeError from numpy).
 BROKEN_FITS_ERRORS: tuple[type[Exception], ...] = (
@@ -127,10 +128,6 @@ def _truncation(hdul: Any, count: int, size: int, rel: str) -> Finding | None:
 
 # --- checksums -------------------------------------------------------------------
 
-# Ones' complement arithmetic on 32-bit words (FITS standard, appendix J).
-_NEGATIVE_ZERO = 0xFFFFFFFF
-_SUM_WORDS = 1 << 20  # words per numpy sum: 2**20 * 2**32 cannot overflow uint64
-
 
 def check_checksums(hdul: Any, rel: str, product: ProductRules) -> list[Finding]:
     """CHECKSUM/DATASUM of every HDU: wrong is an error; missing if the rules need them.
@@ -162,7 +159,7 @@ def _sum_problems(path: Path, hdu: Any, *, required: bool) -> list[tuple[str, st
         return problems
     info = hdu.fileinfo()
     header_start, data_start = int(info["hdrLoc"]), int(info["datLoc"])
-    data_sum = ones_complement_sum(path, data_start, int(info["datSpan"]))
+    data_sum = sum_file_range(path, data_start, int(info["datSpan"]))
     if "DATASUM" in header:
         try:
             declared = int(str(header["DATASUM"]).strip())
@@ -171,31 +168,10 @@ def _sum_problems(path: Path, hdu: Any, *, required: bool) -> list[tuple[str, st
         if declared != data_sum:
             problems.append(("fits.datasum", "DATASUM does not match the HDU's data"))
     if "CHECKSUM" in header:
-        header_sum = ones_complement_sum(path, header_start, data_start - header_start)
-        if _fold(header_sum + data_sum) != _NEGATIVE_ZERO:
+        header_sum = sum_file_range(path, header_start, data_start - header_start)
+        if fold(header_sum + data_sum) != NEGATIVE_ZERO:
             problems.append(("fits.checksum", "CHECKSUM does not match the HDU's header and data"))
     return problems
-
-
-def ones_complement_sum(path: Path, start: int, length: int) -> int:
-    """32-bit ones' complement sum of the big-endian words of a byte range (memory-mapped)."""
-    if length <= 0:
-        return 0
-    words = np.memmap(path, dtype=">u4", mode="r", offset=start, shape=(length // 4,))
-    try:
-        total = 0
-        for first in range(0, words.size, _SUM_WORDS):
-            total += int(words[first : first + _SUM_WORDS].sum(dtype=np.uint64))
-    finally:
-        del words  # unmap now, not at garbage collection
-    return _fold(total)
-
-
-def _fold(total: int) -> int:
-    """End-around carry: fold the bits above 32 back in."""
-    while total > _NEGATIVE_ZERO:
-        total = (total & _NEGATIVE_ZERO) + (total >> 32)
-    return total
 
 
 # --- header keywords ---------------------------------------------------------------

@@ -27,6 +27,7 @@ from pydantic import TypeAdapter
 
 from firstlight.domain.manifest import DeliveryId, Identifier
 from firstlight.domain.sky import healpix_index
+from firstlight.formats.fits_checksum import OnesComplementSum, header_checksum
 from firstlight.services.manifest_builder import build_manifest, write_manifest
 
 Progress = Callable[[int, int], None]
@@ -403,7 +404,7 @@ def _write_catalogue(
     header = _catalogue_header(rows)
     header.set("CHECKSUM", "0" * 16, plan.checksum_comment)
     header.set("DATASUM", "0", plan.checksum_comment)
-    datasum = _OnesComplementSum()
+    datasum = OnesComplementSum()
     with path.open("wb") as fh:
         fh.write(primary.header.tostring().encode("ascii"))
         table_start = fh.tell()
@@ -418,7 +419,7 @@ def _write_catalogue(
                 progress(stop, rows)
         _pad_block(fh, rows * _CATALOGUE_DTYPE.itemsize)
         header["DATASUM"] = str(datasum.total())
-        header["CHECKSUM"] = _header_checksum(header, datasum.total())
+        header["CHECKSUM"] = header_checksum(header, datasum.total())
         fh.seek(table_start)
         fh.write(header.tostring().encode("ascii"))
 
@@ -589,65 +590,3 @@ def _write_fits(path: Path, hdus: list[Any], plan: _Plan) -> None:
 
 def _pad_block(fh: BinaryIO, written: int) -> None:
     fh.write(b"\0" * (-written % _BLOCK))
-
-
-class _OnesComplementSum:
-    """The 32-bit ones'-complement sum of the FITS checksum convention, fed in pieces."""
-
-    def __init__(self) -> None:
-        self.value = 0
-        self._carry = b""
-
-    def add(self, data: bytes) -> None:
-        data = self._carry + data
-        whole = len(data) - len(data) % 4
-        self._carry = data[whole:]
-        words = np.frombuffer(data, dtype=">u4", count=whole // 4)
-        # Fold per chunk: a uint64 holds the sum of 2**32 words without overflow.
-        self.value = _fold(self.value + int(words.sum(dtype=np.uint64)))
-
-    def total(self) -> int:
-        """The sum with any trailing partial word zero-padded, as FITS pads data."""
-        if not self._carry:
-            return self.value
-        return _fold(self.value + int.from_bytes(self._carry.ljust(4, b"\0"), "big"))
-
-
-def _fold(total: int) -> int:
-    while total >> 32:
-        total = (total & 0xFFFFFFFF) + (total >> 32)
-    return total
-
-
-def _header_checksum(header: fits.Header, datasum: int) -> str:
-    """The CHECKSUM value making the HDU's ones'-complement sum -0 (all ones)."""
-    work = header.copy()
-    work["CHECKSUM"] = "0" * 16
-    summed = _OnesComplementSum()
-    summed.add(work.tostring().encode("ascii"))
-    return _encode_checksum(~_fold(summed.total() + datasum) & 0xFFFFFFFF)
-
-
-_EXCLUDED = frozenset(b":;<=>?@[\\]^_`")
-
-
-def _encode_checksum(value: int) -> str:
-    """ASCII-encode a 32-bit checksum (FITS checksum convention, section A.7.2)."""
-    chars = [0] * 16
-    for i in range(4):
-        byte = (value >> (24 - 8 * i)) & 0xFF
-        quotient, remainder = byte // 4 + ord("0"), byte % 4
-        quad = [quotient + remainder, quotient, quotient, quotient]
-        # Keep to alphanumerics: shift pairs off punctuation, preserving their sum.
-        changed = True
-        while changed:
-            changed = False
-            for j in (0, 2):
-                if quad[j] in _EXCLUDED or quad[j + 1] in _EXCLUDED:
-                    quad[j] += 1
-                    quad[j + 1] -= 1
-                    changed = True
-        for j in range(4):
-            chars[4 * j + i] = quad[j]
-    # The encoded string is rotated one place right.
-    return bytes(chars[-1:] + chars[:-1]).decode("ascii")
