@@ -9,7 +9,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck bench clean pg-setup
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -22,7 +22,7 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 demo: $(STAMP)
 	$(VENV)/bin/firstlight demo --once
 
-test: $(STAMP)
+test: $(STAMP) pg-setup
 	$(VENV)/bin/ruff check src flows tasks tests bench
 	$(VENV)/bin/ruff format --check src flows tasks tests bench
 	$(VENV)/bin/mypy
@@ -35,8 +35,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
+bench: $(STAMP) pg-setup
 	$(VENV)/bin/python -m bench
+
+# PostgreSQL with q3c and pgsphere for the tests (idempotent; skips quietly with no server,
+# fails with CI=true).
+pg-setup:
+	bash scripts/setup-postgres.sh
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated data directory per test, a Prefect harness per session."""
+"""Shared fixtures: an isolated data directory per test, a Prefect harness per session,
+a PostgreSQL database per test cloned from a per-session template (tests/postgres.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,14 @@ import pytest
 
 from firstlight.config import Settings
 from firstlight.services.context import Context, close_contexts, context_for
+from tests.postgres import (
+    database_from_template,
+    drop_stale_databases,
+    pg_server_url,
+    pg_unreachable_reason,
+    skip_or_fail,
+    template_database,
+)
 
 
 @pytest.fixture
@@ -33,3 +42,39 @@ def prefect_api() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+# --- PostgreSQL (tests/postgres.py): skips without a server, fails under CI=true -------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "postgres: needs the PostgreSQL test server (make pg-setup; FIRSTLIGHT_TEST_PG_URL)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a PostgreSQL fixture, so `-m "not postgres"` leaves them out."""
+    for item in items:
+        if {"pg_url", "pg_template"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """Name of a template database with q3c and pg_sphere, made once a session, dropped after."""
+    admin_url = pg_server_url()
+    reason = pg_unreachable_reason(admin_url)
+    if reason is not None:
+        skip_or_fail(reason)
+    drop_stale_databases(admin_url)
+    with template_database(admin_url) as name:
+        yield name
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    """SQLAlchemy URL (postgresql+psycopg://...) of a fresh database cloned from the template."""
+    with database_from_template(pg_server_url(), pg_template) as url:
+        yield url

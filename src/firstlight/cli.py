@@ -193,7 +193,6 @@ def cone(
         "radius": radius,
         "release": release,
         "limit": limit,
-        "healpix_order": ctx.settings.healpix_order,
     }
     try:
         if observations:

@@ -25,7 +25,10 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL of the archive database; default SQLite in data_dir.",
+        description=(
+            "SQLAlchemy URL of the archive database: sqlite:///..., postgresql+psycopg://..., "
+            "oracle+oracledb://...; default SQLite in data_dir."
+        ),
     )
     validations_dir: Path = Field(
         default=_DEFAULT_VALIDATIONS,
@@ -39,6 +42,15 @@ class Settings(BaseSettings):
     )
     ingest_chunk_rows: int = Field(
         default=100_000, gt=0, description="Rows per chunk when streaming catalogues."
+    )
+    cluster_catalogues: bool = Field(
+        default=True,
+        description="PostgreSQL: store catalogue rows in q3c order (CLUSTER) after loading.",
+    )
+    claim_lease_seconds: int = Field(
+        default=1800,
+        gt=0,
+        description="How long a run's claim on a delivery holds before another run may take it.",
     )
 
     @property

@@ -70,7 +70,6 @@ def test_delivery_in_the_inbox_becomes_the_current_release(
         dec=2.0,
         radius=0.3,
         limit=10_000,
-        healpix_order=settings.healpix_order,
     )
     distances = [row[-1] for row in result.rows]
     assert result.rows and all(d <= 0.3 for d in distances) and distances == sorted(distances)
@@ -141,4 +140,8 @@ def test_redelivering_the_same_delivery_changes_nothing(ctx: Context, settings: 
     assert _archive_counts(ctx) == counts
     assert {p: sha256_file(p) for p in settings.public_dir.rglob("*") if p.is_file()} == public
     [entry] = ctx.archive.ledger.entries()
-    assert entry.state is DeliveryState.RELEASED and entry.attempts == 2
+    assert entry.state is DeliveryState.RELEASED and entry.attempts == 1
+    admit = [s for s in ctx.archive.ledger.stages(entry.delivery_pk) if s.stage is Stage.ADMIT]
+    assert [(s.outcome, s.detail) for s in admit] == [
+        ("skipped", "already released as demo_dr1_v1; nothing to do")
+    ]

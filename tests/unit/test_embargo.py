@@ -19,7 +19,6 @@ def _visible_types(ctx: Context) -> list[str]:
         ra=150.0,
         dec=2.0,
         radius=3.0,
-        healpix_order=ctx.settings.healpix_order,
     )
     return sorted(row["dataproduct_type"] for row in result.as_dicts())
 

@@ -36,7 +36,6 @@ def _whole_field(ctx: Context) -> ConeResult:
         dec=2.0,
         radius=1.5,
         limit=100_000,
-        healpix_order=ctx.settings.healpix_order,
     )
 
 
@@ -62,7 +61,6 @@ def test_staging_is_invisible_and_promotion_switches_whole(
                 ra=150.0,
                 dec=2.0,
                 radius=3.0,
-                healpix_order=ctx.settings.healpix_order,
             )
             files_there = all(
                 Path(unquote(urlparse(row[obs.columns.index("access_url")]).path)).is_file()
@@ -100,7 +98,6 @@ def test_earlier_release_stays_queryable_by_name(ctx: Context, settings: Setting
         radius=1.5,
         limit=10_000,
         release="demo_dr1_v1",
-        healpix_order=ctx.settings.healpix_order,
     )
     assert (old.release_key, len(old.rows)) == ("demo_dr1_v1", 500)
     current = [r.release_key for r in ctx.archive.releases.list_releases("demo") if r.current]

@@ -57,6 +57,7 @@ class Observation:
 class CatalogueTable:
     release_key: str
     table_name: str
+    physical_schema: str | None
     physical_name: str
     definition: TableDefinition
     row_count: int | None

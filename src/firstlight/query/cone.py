@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, literal, or_, select
+from sqlalchemy import Connection, or_, select
 
 from firstlight.domain.manifest import now_utc
-from firstlight.domain.sky import cone_ranges
 from firstlight.storage.archive import Archive
-from firstlight.storage.catalogues import HEALPIX_COLUMN, catalogue_table
+from firstlight.storage.catalogues import HEALPIX_COLUMN
 from firstlight.storage.releases import ReleaseStore
 from firstlight.storage.schema import current_releases, observations, release_tables, releases
 
@@ -48,7 +47,6 @@ def cone_search(
     table: str | None = None,
     release: str | None = None,
     limit: int = DEFAULT_LIMIT,
-    healpix_order: int,
 ) -> ConeResult:
     """Rows of a catalogue within ``radius`` degrees, nearest first, with ``distance``."""
     _check_position(ra, dec, radius)
@@ -58,14 +56,14 @@ def cone_search(
         definition = tab.definition
         if definition.ra is None or definition.dec is None:
             raise NotFoundError(f"table {tab.table_name} has no positions to search")
-        t = catalogue_table(definition, tab.physical_name)
+        t = archive.releases.physical_table(tab)
         ra_c, dec_c = t.c[definition.ra.lower()], t.c[definition.dec.lower()]
-        distance = func.ang_sep_deg(literal(ra), literal(dec), ra_c, dec_c).label("distance")
+        hpx = t.c.get(HEALPIX_COLUMN)
+        inside, distance = archive.backend.cone(ra_c, dec_c, hpx, ra=ra, dec=dec, radius=radius)
         data_cols = [c for c in t.c if c.name != HEALPIX_COLUMN]
         query = (
-            select(*data_cols, distance)
-            .where(_healpix_prefilter(t.c[HEALPIX_COLUMN], ra, dec, radius, healpix_order))
-            .where(distance <= radius)
+            select(*data_cols, distance.label("distance"))
+            .where(inside)
             .order_by(distance)
             .limit(limit + 1)
         )
@@ -83,7 +81,6 @@ def cone_search_observations(
     radius: float,
     release: str | None = None,
     limit: int = DEFAULT_LIMIT,
-    healpix_order: int,
 ) -> ConeResult:
     """Public ObsCore rows whose position lies within the cone."""
     _check_position(ra, dec, radius)
@@ -91,8 +88,8 @@ def cone_search_observations(
     with archive.engine.connect() as conn, conn.begin():
         release_key = _public_release(conn, mission, release)
         o = observations
-        distance = func.ang_sep_deg(literal(ra), literal(dec), o.c.s_ra, o.c.s_dec).label(
-            "distance"
+        inside, distance = archive.backend.cone(
+            o.c.s_ra, o.c.s_dec, o.c.healpix, ra=ra, dec=dec, radius=radius
         )
         cols = [
             o.c.obs_id,
@@ -109,11 +106,10 @@ def cone_search_observations(
             o.c.access_url,
         ]
         query = (
-            select(*cols, distance)
+            select(*cols, distance.label("distance"))
             .where(o.c.release_key == release_key)
             .where(or_(o.c.obs_release_date.is_(None), o.c.obs_release_date <= now))
-            .where(_healpix_prefilter(o.c.healpix, ra, dec, radius, healpix_order))
-            .where(distance <= radius)
+            .where(inside)
             .order_by(distance)
             .limit(limit + 1)
         )
@@ -127,12 +123,6 @@ def _check_position(ra: float, dec: float, radius: float) -> None:
         raise ValueError(f"position ({ra}, {dec}) is not ICRS degrees (0<=ra<360, -90<=dec<=90)")
     if not 0 < radius <= 10:
         raise ValueError(f"radius {radius} must be in (0, 10] degrees")
-
-
-def _healpix_prefilter(column: Any, ra: float, dec: float, radius: float, order: int) -> Any:
-    return or_(
-        *(and_(column >= lo, column <= hi) for lo, hi in cone_ranges(ra, dec, radius, order))
-    )
 
 
 def _public_release(conn: Connection, mission: str, release: str | None) -> str:

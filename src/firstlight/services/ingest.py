@@ -21,12 +21,7 @@ from firstlight.formats.tables import open_table
 from firstlight.services.context import Context
 from firstlight.services.obscore import observation_from_fits
 from firstlight.services.ticket import Ticket
-from firstlight.storage.catalogues import (
-    catalogue_table,
-    chunk_to_rows,
-    loader_for,
-    physical_table_name,
-)
+from firstlight.storage.catalogues import Chunk
 from firstlight.storage.db import for_writing
 from firstlight.storage.releases import ProductRecord
 
@@ -115,33 +110,32 @@ def _load_catalogue(
 ) -> int:
     assert f.table is not None
     definition = f.table
-    physical = physical_table_name(manifest.release_key, definition.name)
+    backend = ctx.archive.backend
+    schema, name = backend.catalogue_location(manifest.release_key, definition.name)
     store = ctx.archive.releases
     store.register_table(
         manifest.release_key,
         product_id=product_id,
         definition=definition,
-        physical_name=physical,
+        physical_schema=schema,
+        physical_name=name,
         release_date=f.release_date,
     )
-    table = catalogue_table(definition, physical)
+    table = backend.catalogue_table(definition, schema, name)
     reader = open_table(ticket.path / f.path, f.format, definition)
     total = reader.num_rows()
-    chunk_rows = ctx.settings.ingest_chunk_rows
-    order = ctx.settings.healpix_order
 
-    def rows() -> Iterator[list[tuple[object, ...]]]:
+    def chunks() -> Iterator[Chunk]:
         done = 0
-        for chunk in reader.iter_chunks(chunk_rows):
-            batch = chunk_to_rows(chunk, definition, order)
-            done += len(batch)
-            yield batch
+        for chunk in reader.iter_chunks(ctx.settings.ingest_chunk_rows):
+            yield chunk
+            done += len(next(iter(chunk.values()))) if chunk else 0
             if progress is not None:
                 progress(f.path, done, total)
 
-    engine = for_writing(ctx.archive.engine)
-    with engine.begin() as conn:
+    # One transaction per catalogue: a table is loaded whole or not at all.
+    with for_writing(ctx.archive.engine).begin() as conn:
         table.create(conn)
-        loaded = loader_for(engine).load(conn, table, rows())
-    store.set_row_count(physical, loaded)
+        loaded = backend.loader().load(conn, table, definition, chunks())
+    store.set_row_count(manifest.release_key, definition.name, loaded)
     return loaded

@@ -19,6 +19,7 @@ def validate(ctx: Context, ticket: Ticket) -> Report:
         report = validate_delivery(
             ticket.path, manifest, rules, chunk_rows=ctx.settings.ingest_chunk_rows
         )
+        ctx.archive.ledger.record_findings(ticket.delivery_pk, ticket.attempt, report)
         if not report.ok:
             raise DeliveryRejected(report)
         return report

@@ -8,6 +8,7 @@ ledger. Verification checks the files against the manifest.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 from firstlight.checks.verify import read_manifest, verify_files
@@ -20,8 +21,12 @@ from firstlight.services.ticket import Ticket
 UNKNOWN_MISSION = "_unknown"
 
 
-def admit_delivery(ctx: Context, delivery_dir: Path) -> Ticket:
-    """Record the arrival in the ledger and decide whether it is new work."""
+def admit_delivery(ctx: Context, delivery_dir: Path, claim_token: str | None = None) -> Ticket:
+    """Record the arrival in the ledger and decide whether it is new work.
+
+    ``claim_token`` names the run doing the work (Prefect passes its flow run
+    id, so a rerun of the same run resumes its claim); default: a fresh one.
+    """
     delivery_dir = delivery_dir.resolve()
     problem: str | None = None
     try:
@@ -43,6 +48,7 @@ def admit_delivery(ctx: Context, delivery_dir: Path) -> Ticket:
         manifest_sha256=sha,
         release_key=release_key,
         location=str(delivery_dir),
+        claim_token=claim_token or uuid.uuid4().hex,
     )
     return Ticket(
         delivery_path=str(delivery_dir),
@@ -79,6 +85,7 @@ def verify_delivery(ctx: Context, ticket: Ticket) -> Report:
                 )
             else:
                 report = verify_files(ticket.path, manifest)
+        ctx.archive.ledger.record_findings(ticket.delivery_pk, ticket.attempt, report)
         if not report.ok:
             raise DeliveryRejected(report)
         return report

@@ -1,14 +1,16 @@
 """Catalogue tables: one physical table per release and catalogue.
 
-A table is created bare, filled in chunks by a ``BulkLoader``, and only then
-indexed (primary key, HEALPix position index) and analysed: loading into an
-unindexed table is several times faster. The ``_hpx`` column holds the NESTED
+A table is created bare, filled in chunks by its backend's ``BulkLoader``,
+and only then indexed (primary key, position index) and analysed: loading
+into an unindexed table is several times faster. Where the backend has no
+spatial index of its own (SQLite, Oracle) an ``_hpx`` column holds the NESTED
 HEALPix index of (ra, dec) at the configured order (see ``domain.sky``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import hashlib
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,15 +19,12 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
-    Engine,
     Float,
-    Index,
     Integer,
     MetaData,
     SmallInteger,
     Table,
     Text,
-    insert,
 )
 from sqlalchemy.types import TypeEngine
 
@@ -34,8 +33,9 @@ from firstlight.domain.sky import healpix_index
 
 HEALPIX_COLUMN = "_hpx"
 Chunk = dict[str, np.ndarray]
+MAX_IDENTIFIER = 63  # PostgreSQL's limit, the strictest of our backends
 
-_SQL_TYPES: dict[DataType, Callable[[], TypeEngine[Any]]] = {
+SQL_TYPES: dict[DataType, Callable[[], TypeEngine[Any]]] = {
     DataType.BOOLEAN: Boolean,
     DataType.INT16: SmallInteger,
     DataType.INT32: Integer,
@@ -46,78 +46,43 @@ _SQL_TYPES: dict[DataType, Callable[[], TypeEngine[Any]]] = {
 }
 
 
-def physical_table_name(release_key: str, table_name: str) -> str:
-    return f"cat_{release_key}__{table_name}"
-
-
-def catalogue_table(definition: TableDefinition, physical_name: str) -> Table:
-    """The SQLAlchemy table of a catalogue: its columns (lower-cased) plus ``_hpx``."""
-    columns = [
-        Column(col.name.lower(), _SQL_TYPES[col.datatype](), nullable=True)
-        for col in definition.columns
-    ]
-    if definition.ra is not None:
-        columns.append(Column(HEALPIX_COLUMN, BigInteger, nullable=True))
-    return Table(physical_name, MetaData(), *columns)
-
-
 class BulkLoader(Protocol):
-    """Loads chunks of rows into a bare table; returns the row count."""
+    """Loads chunks of a catalogue into its bare table; returns the row count."""
 
     def load(
-        self, conn: Connection, table: Table, chunks: Iterable[Sequence[Sequence[Any]]]
+        self, conn: Connection, table: Table, definition: TableDefinition, chunks: Iterable[Chunk]
     ) -> int: ...
 
 
-class ExecutemanyLoader:
-    """The portable loader: the driver's executemany, one batch per chunk."""
-
-    def load(
-        self, conn: Connection, table: Table, chunks: Iterable[Sequence[Sequence[Any]]]
-    ) -> int:
-        names = [c.name for c in table.columns]
-        stmt = insert(table)
-        total = 0
-        for rows in chunks:
-            if rows:
-                conn.execute(stmt, [dict(zip(names, row, strict=True)) for row in rows])
-                total += len(rows)
-        return total
+def prefixed_name(release_key: str, table_name: str) -> str:
+    """A table name unique across releases, for backends without a schema per release."""
+    name = f"cat_{release_key}__{table_name}"
+    if len(name) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha256(release_key.encode()).hexdigest()[:12]
+    return f"cat_{digest}__{table_name}"[:MAX_IDENTIFIER]
 
 
-class SQLiteLoader:
-    """SQLite: the raw driver's executemany, several times faster than Core's."""
-
-    def load(
-        self, conn: Connection, table: Table, chunks: Iterable[Sequence[Sequence[Any]]]
-    ) -> int:
-        cols = ", ".join(f'"{c.name}"' for c in table.columns)
-        marks = ", ".join("?" for _ in table.columns)
-        sql = f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})'  # noqa: S608  (names from our own Table)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        total = 0
-        try:
-            for rows in chunks:
-                cursor.executemany(sql, rows)
-                total += len(rows)
-        finally:
-            cursor.close()
-        return total
-
-
-def loader_for(engine: Engine) -> BulkLoader:
-    if engine.dialect.name == "sqlite":
-        return SQLiteLoader()
-    return ExecutemanyLoader()
+def catalogue_table(
+    definition: TableDefinition, name: str, *, schema: str | None, healpix: bool
+) -> Table:
+    """The SQLAlchemy table of a catalogue: its columns (lower-cased), maybe ``_hpx``."""
+    columns = [
+        Column(col.name.lower(), SQL_TYPES[col.datatype](), nullable=True)
+        for col in definition.columns
+    ]
+    if healpix and definition.ra is not None:
+        columns.append(Column(HEALPIX_COLUMN, BigInteger, nullable=True))
+    return Table(name, MetaData(), *columns, schema=schema)
 
 
 def chunk_to_rows(
-    chunk: Chunk, definition: TableDefinition, healpix_order: int
+    chunk: Chunk, definition: TableDefinition, healpix_order: int | None
 ) -> list[tuple[Any, ...]]:
-    """Rows in table order, NaN and masked values as NULL, plus the HEALPix index."""
+    """Rows in table order, NaN and masked values as NULL, maybe the HEALPix index."""
     lookup = {name.lower(): values for name, values in chunk.items()}
-    columns = [_to_python(lookup[col.name.lower()], col.datatype) for col in definition.columns]
-    if definition.ra is not None and definition.dec is not None:
+    columns = [to_python(lookup[col.name.lower()], col.datatype) for col in definition.columns]
+    if healpix_order is not None and definition.ra is not None and definition.dec is not None:
         ra = np.ma.filled(np.ma.asarray(lookup[definition.ra.lower()], dtype=np.float64), np.nan)
         dec = np.ma.filled(np.ma.asarray(lookup[definition.dec.lower()], dtype=np.float64), np.nan)
         ok = np.isfinite(ra) & np.isfinite(dec)
@@ -127,12 +92,19 @@ def chunk_to_rows(
     return list(zip(*columns, strict=True))
 
 
-def _to_python(values: np.ndarray, datatype: DataType) -> list[Any]:
+def null_mask(values: np.ndarray, datatype: DataType) -> np.ndarray:
+    """Which values are NULL: masked ones, and NaN for floats (NaN is not a value here)."""
     mask = np.ma.getmaskarray(values)
+    if datatype in (DataType.FLOAT32, DataType.FLOAT64):
+        mask = mask | ~np.isfinite(np.ma.getdata(values).astype(np.float64))
+    return mask
+
+
+def to_python(values: np.ndarray, datatype: DataType) -> list[Any]:
+    mask = null_mask(values, datatype)
     data = np.ma.getdata(values)
     if datatype in (DataType.FLOAT32, DataType.FLOAT64):
         data = data.astype(np.float64)
-        mask = mask | ~np.isfinite(data)
     elif datatype is DataType.STRING:
         data = data.astype(str)
     out: list[Any] = data.tolist()
@@ -140,13 +112,3 @@ def _to_python(values: np.ndarray, datatype: DataType) -> list[Any]:
         for i in np.flatnonzero(mask).tolist():
             out[i] = None
     return out
-
-
-def build_indexes(conn: Connection, table: Table, definition: TableDefinition) -> None:
-    """Indexes after the load: a unique key, the position index; then statistics."""
-    if definition.primary_key is not None:
-        key = table.c[definition.primary_key.lower()]
-        Index(f"ux_{table.name}_key", key, unique=True).create(conn)
-    if HEALPIX_COLUMN in table.c:
-        Index(f"ix_{table.name}_hpx", table.c[HEALPIX_COLUMN]).create(conn)
-    conn.exec_driver_sql(f'ANALYZE "{table.name}"')

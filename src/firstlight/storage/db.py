@@ -22,8 +22,13 @@ _WRITE_OPTION = "firstlight_write"
 def make_engine(url: str) -> Engine:
     """Create the engine for ``url`` with the archive's per-backend setup."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
         return _sqlite_engine(url)
+    if backend == "postgresql":
+        # No server-side prepared statements: a generic plan ignores the literal
+        # cone and turns a q3c index scan into a sequential one (~1000x slower).
+        return create_engine(url, pool_pre_ping=True, connect_args={"prepare_threshold": None})
     return create_engine(url, pool_pre_ping=True)
 
 

@@ -1,7 +1,8 @@
 """Full-text search over observations' target and instrument names.
 
-SQLite: an FTS5 table filled per release at the index step. PostgreSQL's
-tsvector/GIN index takes this module's place with the database issue.
+SQLite: the FTS5 table (created by the migrations) filled per release at
+the index step. PostgreSQL keeps a GIN index over the same text (maintained
+by the database itself); Oracle has none yet (Oracle Text needs CTXSYS).
 """
 
 from __future__ import annotations
@@ -11,14 +12,6 @@ import re
 from sqlalchemy import Connection
 
 _TABLE = "observations_fts"
-
-
-def create(conn: Connection) -> None:
-    conn.exec_driver_sql(
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS {_TABLE} USING fts5("
-        "target_name, instrument_name, release_key UNINDEXED, observation UNINDEXED, "
-        "tokenize = 'unicode61 remove_diacritics 2')"
-    )
 
 
 def index_release(conn: Connection, release_key: str) -> int:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, Row, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
+from firstlight.domain.findings import Finding, Report, Severity
 from firstlight.domain.ledger import (
     Admission,
     Decision,
@@ -24,13 +26,14 @@ from firstlight.domain.ledger import (
 )
 from firstlight.domain.manifest import now_utc
 from firstlight.storage.db import for_writing
-from firstlight.storage.schema import deliveries, releases, stage_runs
+from firstlight.storage.schema import deliveries, findings, releases, stage_runs
 
 
 class Ledger:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, claim_lease_seconds: int = 1800) -> None:
         self._engine = engine
         self._writer = for_writing(engine)
+        self._lease = timedelta(seconds=claim_lease_seconds)
 
     def admit(
         self,
@@ -40,55 +43,114 @@ class Ledger:
         manifest_sha256: str,
         release_key: str | None,
         location: str,
+        claim_token: str,
     ) -> Admission:
-        """Record an arrival and decide whether it is new work."""
+        """Record an arrival and decide whether it is new work.
+
+        The row of a delivery is locked while deciding, and its insertion is
+        guarded by the unique identity, so concurrent arrivals of one delivery
+        get one PROCEED between them. A run holds its claim (``claim_token``)
+        until it finishes or its lease runs out; the same token may resume.
+        """
         now = now_utc()
+        identity = (
+            deliveries.c.mission == mission,
+            deliveries.c.delivery_id == delivery_id,
+            deliveries.c.manifest_sha256 == manifest_sha256,
+        )
+        locked = select(deliveries).where(*identity).with_for_update()
         with self._writer.begin() as conn:
-            row = conn.execute(
-                select(deliveries).where(
-                    deliveries.c.mission == mission,
-                    deliveries.c.delivery_id == delivery_id,
-                    deliveries.c.manifest_sha256 == manifest_sha256,
-                )
-            ).first()
+            row = conn.execute(locked).first()
             if row is None:
-                inserted = conn.execute(
-                    insert(deliveries).values(
+                try:
+                    with conn.begin_nested():
+                        inserted = conn.execute(
+                            insert(deliveries).values(
+                                mission=mission,
+                                delivery_id=delivery_id,
+                                manifest_sha256=manifest_sha256,
+                                release_key=release_key,
+                                state=DeliveryState.PROCESSING,
+                                location=location,
+                                attempts=1,
+                                claim_token=claim_token,
+                                claimed_at=now,
+                                arrived_at=now,
+                            )
+                        ).inserted_primary_key
+                except IntegrityError:
+                    row = conn.execute(locked).one()  # a concurrent arrival inserted it first
+                else:
+                    assert inserted is not None
+                    pk = int(inserted[0])
+                    return self._decide_new(
+                        conn,
+                        pk,
+                        1,
                         mission=mission,
                         delivery_id=delivery_id,
-                        manifest_sha256=manifest_sha256,
                         release_key=release_key,
-                        state=DeliveryState.PROCESSING,
-                        location=location,
-                        attempts=1,
-                        arrived_at=now,
                     )
-                ).inserted_primary_key
-                assert inserted is not None
-                pk, attempt = int(inserted[0]), 1
-            else:
-                pk, attempt = row.id, row.attempts + 1
-                if row.state == DeliveryState.RELEASED:
-                    conn.execute(
-                        update(deliveries).where(deliveries.c.id == pk).values(attempts=attempt)
-                    )
-                    reason = f"already released as {row.release_key}; nothing to do"
-                    return Admission(pk, attempt, Decision.SKIP, reason)
-                conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id == pk)
-                    .values(
-                        attempts=attempt,
-                        state=DeliveryState.PROCESSING,
-                        reason=None,
-                        location=location,
-                        finished_at=None,
-                    )
+            skip = self._skip_reason(row, claim_token, now)
+            if skip is not None:
+                self._record(
+                    conn,
+                    row.id,
+                    row.attempts,
+                    Stage.ADMIT,
+                    outcome="skipped",
+                    started_at=now,
+                    detail=skip,
                 )
-            conflict = self._conflict(conn, pk, mission, delivery_id, release_key)
-            if conflict:
-                return Admission(int(pk), attempt, Decision.REJECT, conflict)
-            return Admission(int(pk), attempt, Decision.PROCEED, "new work")
+                return Admission(row.id, row.attempts, Decision.SKIP, skip)
+            attempt = row.attempts if row.claim_token == claim_token else row.attempts + 1
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == row.id)
+                .values(
+                    attempts=attempt,
+                    state=DeliveryState.PROCESSING,
+                    reason=None,
+                    location=location,
+                    claim_token=claim_token,
+                    claimed_at=now,
+                    finished_at=None,
+                )
+            )
+            return self._decide_new(
+                conn,
+                row.id,
+                attempt,
+                mission=mission,
+                delivery_id=delivery_id,
+                release_key=release_key,
+            )
+
+    def _skip_reason(self, row: Row[Any], claim_token: str, now: datetime) -> str | None:
+        if row.state == DeliveryState.RELEASED:
+            return f"already released as {row.release_key}; nothing to do"
+        held = row.claimed_at is not None and now - row.claimed_at < self._lease
+        if row.state == DeliveryState.PROCESSING and row.claim_token != claim_token and held:
+            return (
+                f"in progress in another run (attempt {row.attempts}, claimed at "
+                f"{row.claimed_at.isoformat(timespec='seconds')}); nothing to do"
+            )
+        return None
+
+    def _decide_new(
+        self,
+        conn: Any,
+        pk: int,
+        attempt: int,
+        *,
+        mission: str,
+        delivery_id: str,
+        release_key: str | None,
+    ) -> Admission:
+        conflict = self._conflict(conn, pk, mission, delivery_id, release_key)
+        if conflict:
+            return Admission(pk, attempt, Decision.REJECT, conflict)
+        return Admission(pk, attempt, Decision.PROCEED, "new work")
 
     @staticmethod
     def _conflict(
@@ -151,17 +213,82 @@ class Ledger:
         detail: str | None,
     ) -> None:
         with self._writer.begin() as conn:
-            conn.execute(
-                insert(stage_runs).values(
-                    delivery=delivery_pk,
-                    attempt=attempt,
-                    stage=stage,
-                    outcome=outcome,
-                    detail=detail,
-                    started_at=started_at,
-                    ended_at=now_utc(),
-                )
+            self._record(
+                conn,
+                delivery_pk,
+                attempt,
+                stage,
+                outcome=outcome,
+                started_at=started_at,
+                detail=detail,
             )
+
+    @staticmethod
+    def _record(
+        conn: Any,
+        delivery_pk: int,
+        attempt: int,
+        stage: Stage,
+        *,
+        outcome: str,
+        started_at: datetime,
+        detail: str | None,
+    ) -> None:
+        conn.execute(
+            insert(stage_runs).values(
+                delivery=delivery_pk,
+                attempt=attempt,
+                stage=stage,
+                outcome=outcome,
+                detail=detail,
+                started_at=started_at,
+                ended_at=now_utc(),
+            )
+        )
+
+    def record_findings(self, delivery_pk: int, attempt: int, report: Report) -> None:
+        """Keep every finding of a step (errors and warnings) for this attempt."""
+        if not report.findings:
+            return
+        with self._writer.begin() as conn:
+            conn.execute(
+                insert(findings),
+                [
+                    {
+                        "delivery": delivery_pk,
+                        "attempt": attempt,
+                        "step": report.step,
+                        "check_name": f.check,
+                        "severity": f.severity.value,
+                        "file": f.file,
+                        "hdu": f.hdu,
+                        "column_name": f.column,
+                        "failing_count": f.failing_count,
+                        "sample_rows": list(f.sample_rows) or None,
+                        "observed": f.observed,
+                        "reason": f.reason,
+                    }
+                    for f in report.findings
+                ],
+            )
+
+    def findings(self, delivery_pk: int) -> list[Finding]:
+        query = select(findings).where(findings.c.delivery == delivery_pk).order_by(findings.c.id)
+        with self._engine.connect() as conn:
+            return [
+                Finding(
+                    check=r.check_name,
+                    reason=r.reason,
+                    file=r.file,
+                    hdu=r.hdu,
+                    column=r.column_name,
+                    failing_count=r.failing_count,
+                    sample_rows=tuple(r.sample_rows or ()),
+                    observed=r.observed,
+                    severity=Severity(r.severity),
+                )
+                for r in conn.execute(query)
+            ]
 
     def finish(
         self,

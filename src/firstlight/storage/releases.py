@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, delete, insert, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, Row, Table, delete, insert, select, update
 
 from firstlight.domain.manifest import TableDefinition, now_utc
 from firstlight.domain.release import CatalogueTable, Observation, Release, ReleaseState
-from firstlight.storage import fulltext
-from firstlight.storage.catalogues import catalogue_table
+from firstlight.storage.backends import Backend
 from firstlight.storage.db import for_writing
 from firstlight.storage.schema import (
     current_releases,
@@ -45,9 +43,10 @@ class ProductRecord:
 
 
 class ReleaseStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, backend: Backend) -> None:
         self._engine = engine
         self._writer = for_writing(engine)
+        self._backend = backend
 
     # -- building a release -------------------------------------------------
 
@@ -72,6 +71,7 @@ class ReleaseStore:
                     created_at=now_utc(),
                 )
             )
+            self._backend.prepare_release(conn, release_key)
 
     def add_products(self, release_key: str, records: list[ProductRecord]) -> dict[str, int]:
         """Insert the release's products; returns their ids by path."""
@@ -114,6 +114,7 @@ class ReleaseStore:
         *,
         product_id: int,
         definition: TableDefinition,
+        physical_schema: str | None,
         physical_name: str,
         release_date: datetime | None,
     ) -> None:
@@ -123,6 +124,7 @@ class ReleaseStore:
                 insert(release_tables).values(
                     release_key=release_key,
                     table_name=definition.name,
+                    physical_schema=physical_schema,
                     physical_name=physical_name,
                     product=product_id,
                     definition=definition.model_dump(mode="json"),
@@ -130,11 +132,14 @@ class ReleaseStore:
                 )
             )
 
-    def set_row_count(self, physical_name: str, rows: int) -> None:
+    def set_row_count(self, release_key: str, table_name: str, rows: int) -> None:
         with self._writer.begin() as conn:
             conn.execute(
                 update(release_tables)
-                .where(release_tables.c.physical_name == physical_name)
+                .where(
+                    release_tables.c.release_key == release_key,
+                    release_tables.c.table_name == table_name,
+                )
                 .values(row_count=rows)
             )
 
@@ -185,23 +190,58 @@ class ReleaseStore:
                 .where(releases.c.release_key == release_key)
                 .values(state=ReleaseState.PROMOTED, promoted_at=now)
             )
-            stmt = sqlite_insert(current_releases).values(
-                mission=row.mission,
-                release_key=release_key,
-                previous_release_key=previous,
-                switched_at=now,
+            switched = conn.execute(
+                update(current_releases)
+                .where(current_releases.c.mission == row.mission)
+                .values(release_key=release_key, previous_release_key=previous, switched_at=now)
             )
+            if switched.rowcount == 0:
+                conn.execute(
+                    insert(current_releases).values(
+                        mission=row.mission, release_key=release_key, switched_at=now
+                    )
+                )
+            self._backend.publish_current(conn, row.mission, self._tables(conn, release_key))
+            return None if previous is None else str(previous)
+
+    def rollback(self, mission: str) -> tuple[str, str]:
+        """Make the release promoted before the current one current again, atomically."""
+        with self._writer.begin() as conn:
+            current = conn.execute(
+                select(releases)
+                .join(current_releases, current_releases.c.release_key == releases.c.release_key)
+                .where(current_releases.c.mission == mission)
+            ).first()
+            if current is None:
+                raise ReleaseStateError(f"mission {mission!r} has no current release")
+            target = (
+                conn.execute(
+                    select(releases.c.release_key)
+                    .where(
+                        releases.c.mission == mission,
+                        releases.c.promoted_at.is_not(None),
+                        releases.c.promoted_at < current.promoted_at,
+                    )
+                    .order_by(releases.c.promoted_at.desc())
+                )
+                .scalars()
+                .first()
+            )
+            if target is None:
+                raise ReleaseStateError(
+                    f"mission {mission!r}: {current.release_key} is the only promoted release"
+                )
             conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[current_releases.c.mission],
-                    set_={
-                        "release_key": release_key,
-                        "previous_release_key": previous,
-                        "switched_at": now,
-                    },
+                update(current_releases)
+                .where(current_releases.c.mission == mission)
+                .values(
+                    release_key=target,
+                    previous_release_key=current.release_key,
+                    switched_at=now_utc(),
                 )
             )
-            return None if previous is None else str(previous)
+            self._backend.publish_current(conn, mission, self._tables(conn, target))
+            return current.release_key, str(target)
 
     # -- removing a failed build --------------------------------------------
 
@@ -215,12 +255,8 @@ class ReleaseStore:
                 return
             if row.state != ReleaseState.STAGING:
                 raise ReleaseStateError(f"release {release_key} is promoted and immutable")
-            for tab in conn.execute(
-                select(release_tables).where(release_tables.c.release_key == release_key)
-            ).all():
-                definition = TableDefinition.model_validate(tab.definition)
-                catalogue_table(definition, tab.physical_name).drop(conn, checkfirst=True)
-            fulltext.remove_release(conn, release_key)
+            tables = [self.physical_table(t) for t in self._tables(conn, release_key)]
+            self._backend.drop_release(conn, release_key, tables)
             for table in (observations, release_tables, products):
                 conn.execute(delete(table).where(table.c.release_key == release_key))
             conn.execute(delete(releases).where(releases.c.release_key == release_key))
@@ -243,12 +279,20 @@ class ReleaseStore:
 
     def tables(self, release_key: str) -> list[CatalogueTable]:
         with self._engine.connect() as conn:
-            rows = conn.execute(
-                select(release_tables)
-                .where(release_tables.c.release_key == release_key)
-                .order_by(release_tables.c.id)
-            ).all()
+            return self._tables(conn, release_key)
+
+    @staticmethod
+    def _tables(conn: Any, release_key: str) -> list[CatalogueTable]:
+        rows = conn.execute(
+            select(release_tables)
+            .where(release_tables.c.release_key == release_key)
+            .order_by(release_tables.c.id)
+        ).all()
         return [_catalogue(r) for r in rows]
+
+    def physical_table(self, tab: CatalogueTable) -> Table:
+        """The SQLAlchemy table holding a catalogue's rows."""
+        return self._backend.catalogue_table(tab.definition, tab.physical_schema, tab.physical_name)
 
     def products(self, release_key: str) -> list[tuple[int, ProductRecord]]:
         with self._engine.connect() as conn:
@@ -318,6 +362,7 @@ def _catalogue(row: Row[Any]) -> CatalogueTable:
     return CatalogueTable(
         release_key=row.release_key,
         table_name=row.table_name,
+        physical_schema=row.physical_schema,
         physical_name=row.physical_name,
         definition=TableDefinition.model_validate(row.definition),
         row_count=row.row_count,

@@ -6,6 +6,10 @@
   whose switch is the promotion.
 - ``products``, ``observations`` (ObsCore-shaped) and ``release_tables``
   (catalogues, whose rows live in one physical table per release).
+- ``findings``: every finding of verification and validation, per attempt.
+
+Migrations (``storage/migrations``) are written from these definitions; a
+test fails when the two drift apart.
 
 Catalogue tables themselves are built per release by ``storage.catalogues``.
 """
@@ -17,12 +21,13 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    TIMESTAMP,
     BigInteger,
     Column,
-    DateTime,
     Dialect,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -37,7 +42,7 @@ from sqlalchemy.types import TypeDecorator
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware in Python, UTC in the database, on every backend."""
 
-    impl = DateTime(timezone=True)
+    impl = TIMESTAMP(timezone=True)
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
@@ -60,7 +65,7 @@ metadata = MetaData()
 deliveries = Table(
     "deliveries",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Integer, Identity(), primary_key=True),
     Column("mission", String(32), nullable=False),
     Column("delivery_id", String(160), nullable=False),
     Column("manifest_sha256", String(64), nullable=False),
@@ -68,10 +73,13 @@ deliveries = Table(
     # processing -> released | quarantined | rejected
     Column("state", String(16), nullable=False),
     Column("reason", Text, nullable=True),
-    Column("location", Text, nullable=False),
-    Column("quarantine_path", Text, nullable=True),
+    Column("location", String(1024), nullable=False),
+    Column("quarantine_path", String(1024), nullable=True),
     Column("report", JSON, nullable=True),
     Column("attempts", Integer, nullable=False, default=1),
+    # The run working on it: its token and when it last claimed (see Ledger.admit).
+    Column("claim_token", String(64), nullable=True),
+    Column("claimed_at", UTCDateTime, nullable=True),
     Column("arrived_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
     # One row per distinct delivery content; the same id with other bytes is
@@ -82,7 +90,7 @@ deliveries = Table(
 stage_runs = Table(
     "stage_runs",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Integer, Identity(), primary_key=True),
     Column("delivery", Integer, ForeignKey("deliveries.id"), nullable=False, index=True),
     Column("attempt", Integer, nullable=False),
     Column("stage", String(16), nullable=False),  # domain.ledger.Stage
@@ -120,15 +128,15 @@ current_releases = Table(
 products = Table(
     "products",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Integer, Identity(), primary_key=True),
     Column("release_key", String(100), ForeignKey("releases.release_key"), nullable=False),
-    Column("path", Text, nullable=False),
+    Column("path", String(1024), nullable=False),
     Column("product_type", String(16), nullable=False),
     Column("format", String(16), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("release_date", UTCDateTime, nullable=True),
-    Column("storage_key", Text, nullable=False),
+    Column("storage_key", String(1200), nullable=False),
     Column("stored_at", UTCDateTime, nullable=True),
     UniqueConstraint("release_key", "path", name="uq_products_path"),
 )
@@ -136,12 +144,12 @@ products = Table(
 observations = Table(
     "observations",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Integer, Identity(), primary_key=True),
     Column("release_key", String(100), ForeignKey("releases.release_key"), nullable=False),
     Column("product", Integer, ForeignKey("products.id"), nullable=False),
     Column("obs_collection", String(32), nullable=False),
     Column("obs_id", String(200), nullable=False),
-    Column("obs_publisher_did", Text, nullable=False),
+    Column("obs_publisher_did", String(1400), nullable=False),
     Column("dataproduct_type", String(16), nullable=False),
     Column("calib_level", Integer, nullable=False),
     Column("target_name", String(200)),
@@ -156,7 +164,7 @@ observations = Table(
     Column("em_max", Float),
     Column("facility_name", String(100)),
     Column("instrument_name", String(100)),
-    Column("access_url", Text),
+    Column("access_url", String(2000)),
     Column("access_format", String(64)),
     Column("access_estsize", BigInteger),
     Column("obs_release_date", UTCDateTime),
@@ -168,14 +176,36 @@ observations = Table(
 release_tables = Table(
     "release_tables",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Integer, Identity(), primary_key=True),
     Column("release_key", String(100), ForeignKey("releases.release_key"), nullable=False),
     Column("table_name", String(32), nullable=False),
-    Column("physical_name", String(128), nullable=False, unique=True),
+    # Where the rows live: a schema of the release's own (PostgreSQL) or a
+    # prefixed table name (SQLite, Oracle); see storage.backends.
+    Column("physical_schema", String(63), nullable=True),
+    Column("physical_name", String(128), nullable=False),
     Column("product", Integer, ForeignKey("products.id"), nullable=False),
     Column("definition", JSON, nullable=False),
     Column("row_count", BigInteger, nullable=True),
     Column("release_date", UTCDateTime, nullable=True),
     Column("indexed_at", UTCDateTime, nullable=True),
     UniqueConstraint("release_key", "table_name", name="uq_release_tables_name"),
+    UniqueConstraint("physical_schema", "physical_name", name="uq_release_tables_physical"),
+)
+
+findings = Table(
+    "findings",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("delivery", Integer, ForeignKey("deliveries.id"), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("step", String(16), nullable=False),
+    Column("check_name", String(64), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("file", String(1024)),
+    Column("hdu", Integer),
+    Column("column_name", String(64)),
+    Column("failing_count", BigInteger),
+    Column("sample_rows", JSON),
+    Column("observed", Text),
+    Column("reason", Text, nullable=False),
 )

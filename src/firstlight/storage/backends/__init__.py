@@ -1,0 +1,77 @@
+"""What differs between archive databases, behind one Protocol.
+
+Everything else in ``storage`` is SQLAlchemy Core shared by all backends.
+A backend decides where a release's catalogue rows live, how they are bulk
+loaded, which indexes serve cone searches and full text, and how "current"
+is published. ``backend_for`` picks one from the engine's dialect.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, Connection, Engine, Table
+
+from firstlight.domain.manifest import TableDefinition
+from firstlight.domain.release import CatalogueTable
+from firstlight.storage.catalogues import BulkLoader
+
+
+class Backend(Protocol):
+    name: str
+
+    def catalogue_location(self, release_key: str, table_name: str) -> tuple[str | None, str]:
+        """(schema, table) where a release's catalogue lives."""
+        ...
+
+    def catalogue_table(
+        self, definition: TableDefinition, schema: str | None, name: str
+    ) -> Table: ...
+
+    def prepare_release(self, conn: Connection, release_key: str) -> None:
+        """Make room for a release's tables (a schema on PostgreSQL)."""
+        ...
+
+    def drop_release(self, conn: Connection, release_key: str, tables: list[Table]) -> None: ...
+
+    def loader(self) -> BulkLoader: ...
+
+    def build_catalogue_indexes(
+        self, conn: Connection, table: Table, definition: TableDefinition
+    ) -> None: ...
+
+    def index_observations(self, conn: Connection, release_key: str) -> None: ...
+
+    def publish_current(self, conn: Connection, mission: str, tables: list[CatalogueTable]) -> None:
+        """Inside the promotion transaction: expose the current release by mission name."""
+        ...
+
+    def cone(
+        self,
+        ra_col: Any,
+        dec_col: Any,
+        hpx_col: Any | None,
+        *,
+        ra: float,
+        dec: float,
+        radius: float,
+    ) -> tuple[ColumnElement[bool], ColumnElement[float]]:
+        """(predicate selecting rows in the cone, using an index; exact distance in degrees)."""
+        ...
+
+
+def backend_for(engine: Engine, *, healpix_order: int, cluster: bool = True) -> Backend:
+    name = engine.dialect.name
+    if name == "sqlite":
+        from firstlight.storage.backends.sqlite import SQLiteBackend
+
+        return SQLiteBackend(healpix_order)
+    if name == "postgresql":
+        from firstlight.storage.backends.postgres import PostgresBackend
+
+        return PostgresBackend(cluster=cluster)
+    if name == "oracle":
+        from firstlight.storage.backends.oracle import OracleBackend
+
+        return OracleBackend(healpix_order)
+    raise ValueError(f"no archive backend for the {name!r} dialect (sqlite, postgresql, oracle)")

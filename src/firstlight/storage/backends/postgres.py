@@ -1,0 +1,137 @@
+"""PostgreSQL: a schema per release, binary COPY, q3c, views for "current".
+
+- A release's catalogues live in a schema named after it (``gaia_dr4_v1``):
+  isolated, immutable once promoted, droppable whole while in staging.
+- Catalogues load by binary COPY into bare tables, then get their unique key,
+  a q3c index on (ra, dec) that the table is clustered by (rows in spatial
+  order), and statistics.
+- Promotion re-points views in the mission's schema (``gaia.sources``) inside
+  the same transaction as the ``current_releases`` switch.
+- ObsCore positions have a q3c index and its text columns a GIN full-text
+  index, both created by the migrations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Index, Table, func, literal
+
+from firstlight.domain.manifest import DataType, TableDefinition
+from firstlight.domain.release import CatalogueTable
+from firstlight.storage.backends.pgcopy import HEADER, TRAILER, encode_chunk, fixed_width
+from firstlight.storage.catalogues import BulkLoader, Chunk, catalogue_table, chunk_to_rows
+
+PG_TYPES: dict[DataType, str] = {
+    DataType.BOOLEAN: "bool",
+    DataType.INT16: "int2",
+    DataType.INT32: "int4",
+    DataType.INT64: "int8",
+    DataType.FLOAT32: "float4",
+    DataType.FLOAT64: "float8",
+    DataType.STRING: "text",
+}
+
+
+def _ident(conn: Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
+
+
+def _qualified(conn: Connection, table: Table) -> str:
+    return conn.dialect.identifier_preparer.format_table(table)
+
+
+class CopyLoader:
+    """psycopg 3 binary COPY inside the caller's transaction."""
+
+    def load(
+        self, conn: Connection, table: Table, definition: TableDefinition, chunks: Iterable[Chunk]
+    ) -> int:
+        cols = ", ".join(_ident(conn, c.name) for c in table.columns)
+        sql = f"COPY {_qualified(conn, table)} ({cols}) FROM STDIN (FORMAT BINARY)"
+        raw = conn.connection.driver_connection
+        total = 0
+        with raw.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
+            if fixed_width(definition):
+                copy.write(HEADER)
+                for chunk in chunks:
+                    copy.write(encode_chunk(chunk, definition))
+                    total += len(next(iter(chunk.values()))) if chunk else 0
+                copy.write(TRAILER)
+            else:
+                copy.set_types([PG_TYPES[c.datatype] for c in definition.columns])
+                for chunk in chunks:
+                    for row in chunk_to_rows(chunk, definition, None):
+                        copy.write_row(row)
+                        total += 1
+        return total
+
+
+class PostgresBackend:
+    name = "postgresql"
+
+    def __init__(self, *, cluster: bool = True) -> None:
+        self.cluster = cluster
+
+    def catalogue_location(self, release_key: str, table_name: str) -> tuple[str | None, str]:
+        return release_key, table_name
+
+    def catalogue_table(self, definition: TableDefinition, schema: str | None, name: str) -> Table:
+        return catalogue_table(definition, name, schema=schema, healpix=False)
+
+    def prepare_release(self, conn: Connection, release_key: str) -> None:
+        conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {_ident(conn, release_key)}")
+
+    def drop_release(self, conn: Connection, release_key: str, tables: list[Table]) -> None:
+        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {_ident(conn, release_key)} CASCADE")
+
+    def loader(self) -> BulkLoader:
+        return CopyLoader()
+
+    def build_catalogue_indexes(
+        self, conn: Connection, table: Table, definition: TableDefinition
+    ) -> None:
+        target = _qualified(conn, table)
+        if definition.primary_key is not None:
+            Index(
+                f"ux_{table.name}"[:63], table.c[definition.primary_key.lower()], unique=True
+            ).create(conn)
+        if definition.ra is not None and definition.dec is not None:
+            index = _ident(conn, f"ix_{table.name}_q3c"[:63])
+            ra, dec = _ident(conn, definition.ra.lower()), _ident(conn, definition.dec.lower())
+            conn.exec_driver_sql(f"CREATE INDEX {index} ON {target} (q3c_ang2ipix({ra}, {dec}))")
+            if self.cluster:
+                # Rows in q3c order: a cone search reads a few contiguous pages.
+                conn.exec_driver_sql(f"CLUSTER {target} USING {index}")
+        conn.exec_driver_sql(f"ANALYZE {target}")
+
+    def index_observations(self, conn: Connection, release_key: str) -> None:
+        conn.exec_driver_sql("ANALYZE observations")
+
+    def publish_current(self, conn: Connection, mission: str, tables: list[CatalogueTable]) -> None:
+        schema = _ident(conn, mission)
+        conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        for tab in tables:
+            view = f"{schema}.{_ident(conn, tab.table_name)}"
+            source = (
+                f"{_ident(conn, tab.physical_schema or 'public')}.{_ident(conn, tab.physical_name)}"
+            )
+            # DROP + CREATE, not REPLACE: a new release may have other columns.
+            # Both are transactional: readers see the old view or the new one.
+            conn.exec_driver_sql(f"DROP VIEW IF EXISTS {view}")
+            conn.exec_driver_sql(f"CREATE VIEW {view} AS SELECT * FROM {source}")  # noqa: S608
+
+    def cone(
+        self,
+        ra_col: Any,
+        dec_col: Any,
+        hpx_col: Any | None,
+        *,
+        ra: float,
+        dec: float,
+        radius: float,
+    ) -> tuple[ColumnElement[bool], ColumnElement[float]]:
+        ra0, dec0, r = literal(ra), literal(dec), literal(radius)
+        predicate = func.q3c_radial_query(ra_col, dec_col, ra0, dec0, r).is_(True)
+        return predicate, func.q3c_dist(ra_col, dec_col, ra0, dec0)
