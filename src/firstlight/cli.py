@@ -164,6 +164,22 @@ def releases(
 
 
 @app.command()
+def rollback(
+    mission: Annotated[str, typer.Argument(help="The mission whose current release to undo.")],
+) -> None:
+    """Make the release promoted before the current one current again (one transaction)."""
+    from firstlight.storage.releases import ReleaseStateError
+
+    ctx = _context()
+    try:
+        undone, current = ctx.archive.releases.rollback(mission)
+    except ReleaseStateError as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(1) from exc
+    out.print(f"{mission}: {undone} -> [bold green]{current}[/bold green] is current")
+
+
+@app.command()
 def cone(
     ra: Annotated[float, typer.Argument(help="Right ascension, ICRS degrees.")],
     dec: Annotated[float, typer.Argument(help="Declination, ICRS degrees.")],

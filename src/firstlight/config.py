@@ -47,6 +47,14 @@ class Settings(BaseSettings):
         default=True,
         description="PostgreSQL: store catalogue rows in q3c order (CLUSTER) after loading.",
     )
+    pg_partition_rows: int = Field(
+        default=50_000_000,
+        gt=0,
+        description="PostgreSQL: catalogues with this many rows or more are partitioned by sky.",
+    )
+    pg_partitions: int = Field(
+        default=24, ge=2, le=1024, description="PostgreSQL: partitions of a large catalogue."
+    )
     claim_lease_seconds: int = Field(
         default=1800,
         gt=0,

@@ -10,7 +10,9 @@ from typer.testing import CliRunner
 
 from firstlight.cli import app
 from firstlight.config import Settings
-from tests.deliveries import duplicate_source_ids
+from firstlight.services.context import Context
+from tests.deliveries import duplicate_source_ids, generated
+from tests.steps import release
 
 runner = CliRunner()
 
@@ -115,3 +117,16 @@ def test_schema_command_prints_the_committed_schema() -> None:
     code, output = _run("schema")
     committed = Path(__file__).resolve().parents[2] / "docs" / "manifest.schema.json"
     assert code == 0 and json.loads(output) == json.loads(committed.read_text())
+
+
+def test_rollback_switches_back_and_says_when_it_cannot(ctx: Context, settings: Settings) -> None:
+    release(ctx, generated(settings.data_dir / "producer", version="1", rows=300))
+    release(ctx, generated(settings.data_dir / "producer", version="2", rows=400))
+
+    code, output = _run("rollback", "demo")
+    assert code == 0 and "demo_dr1_v2 -> demo_dr1_v1 is current" in output
+    code, output = _run("releases", "--mission", "demo", "--json")
+    assert [r["release_key"] for r in json.loads(output) if r["current"]] == ["demo_dr1_v1"]
+
+    code, output = _run("rollback", "demo")
+    assert code == 1 and "demo_dr1_v1 is the only promoted release" in output

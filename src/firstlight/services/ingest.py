@@ -135,7 +135,7 @@ def _load_catalogue(
 
     # One transaction per catalogue: a table is loaded whole or not at all.
     with for_writing(ctx.archive.engine).begin() as conn:
-        table.create(conn)
+        backend.create_catalogue(conn, table, definition, total)
         loaded = backend.loader().load(conn, table, definition, chunks())
     store.set_row_count(manifest.release_key, definition.name, loaded)
     return loaded

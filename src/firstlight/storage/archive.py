@@ -33,9 +33,7 @@ def open_archive(settings: Settings) -> Archive:
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.archive_url)
-    backend = backend_for(
-        engine, healpix_order=settings.healpix_order, cluster=settings.cluster_catalogues
-    )
+    backend = backend_for(engine, settings)
     upgrade(engine)
     return Archive(
         engine=engine,

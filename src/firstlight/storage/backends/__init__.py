@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table
 
+from firstlight.config import Settings
 from firstlight.domain.manifest import TableDefinition
 from firstlight.domain.release import CatalogueTable
 from firstlight.storage.catalogues import BulkLoader
@@ -27,6 +28,12 @@ class Backend(Protocol):
     def catalogue_table(
         self, definition: TableDefinition, schema: str | None, name: str
     ) -> Table: ...
+
+    def create_catalogue(
+        self, conn: Connection, table: Table, definition: TableDefinition, rows: int | None
+    ) -> None:
+        """Create the bare table for ``rows`` rows (if known) before the load."""
+        ...
 
     def prepare_release(self, conn: Connection, release_key: str) -> None:
         """Make room for a release's tables (a schema on PostgreSQL)."""
@@ -60,18 +67,22 @@ class Backend(Protocol):
         ...
 
 
-def backend_for(engine: Engine, *, healpix_order: int, cluster: bool = True) -> Backend:
+def backend_for(engine: Engine, settings: Settings) -> Backend:
     name = engine.dialect.name
     if name == "sqlite":
         from firstlight.storage.backends.sqlite import SQLiteBackend
 
-        return SQLiteBackend(healpix_order)
+        return SQLiteBackend(settings.healpix_order)
     if name == "postgresql":
         from firstlight.storage.backends.postgres import PostgresBackend
 
-        return PostgresBackend(cluster=cluster)
+        return PostgresBackend(
+            cluster=settings.cluster_catalogues,
+            partition_rows=settings.pg_partition_rows,
+            partitions=settings.pg_partitions,
+        )
     if name == "oracle":
         from firstlight.storage.backends.oracle import OracleBackend
 
-        return OracleBackend(healpix_order)
+        return OracleBackend(settings.healpix_order)
     raise ValueError(f"no archive backend for the {name!r} dialect (sqlite, postgresql, oracle)")

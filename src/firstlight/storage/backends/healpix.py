@@ -30,6 +30,11 @@ class HealpixBackend:
     def catalogue_table(self, definition: TableDefinition, schema: str | None, name: str) -> Table:
         return catalogue_table(definition, name, schema=schema, healpix=True)
 
+    def create_catalogue(
+        self, conn: Connection, table: Table, definition: TableDefinition, rows: int | None
+    ) -> None:
+        table.create(conn)
+
     def prepare_release(self, conn: Connection, release_key: str) -> None:
         return None
 

@@ -4,7 +4,8 @@
   isolated, immutable once promoted, droppable whole while in staging.
 - Catalogues load by binary COPY into bare tables, then get their unique key,
   a q3c index on (ra, dec) that the table is clustered by (rows in spatial
-  order), and statistics.
+  order), and statistics. Catalogues of ``partition_rows`` rows or more are
+  range-partitioned by q3c pixel (docs/scaling.md).
 - Promotion re-points views in the mission's schema (``gaia.sources``) inside
   the same transaction as the ``current_releases`` switch.
 - ObsCore positions have a q3c index and its text columns a GIN full-text
@@ -16,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Index, Table, func, literal
+from sqlalchemy import ColumnElement, Connection, Table, func, literal, text
+from sqlalchemy.schema import CreateTable
 
 from firstlight.domain.manifest import DataType, TableDefinition
 from firstlight.domain.release import CatalogueTable
@@ -68,11 +70,46 @@ class CopyLoader:
         return total
 
 
+# q3c's pixel index covers the six cube faces: [0, 6 * 2**60).
+Q3C_IPIX_END = 6 * 2**60
+
+
 class PostgresBackend:
     name = "postgresql"
 
-    def __init__(self, *, cluster: bool = True) -> None:
+    def __init__(
+        self, *, cluster: bool = True, partition_rows: int = 50_000_000, partitions: int = 24
+    ) -> None:
         self.cluster = cluster
+        self.partition_rows = partition_rows
+        self.partitions = partitions
+
+    def create_catalogue(
+        self, conn: Connection, table: Table, definition: TableDefinition, rows: int | None
+    ) -> None:
+        """A bare table; partitioned by q3c pixel range when the catalogue is large."""
+        large = rows is not None and rows >= self.partition_rows
+        if not large or definition.ra is None or definition.dec is None:
+            table.create(conn)
+            return
+        ra, dec = _ident(conn, definition.ra.lower()), _ident(conn, definition.dec.lower())
+        ddl = str(CreateTable(table).compile(dialect=conn.dialect)).rstrip()
+        conn.exec_driver_sql(f"{ddl} PARTITION BY RANGE (q3c_ang2ipix({ra}, {dec}))")
+        parent, span = _qualified(conn, table), -(-Q3C_IPIX_END // self.partitions)
+        for i in range(self.partitions):
+            lo, hi = i * span, min((i + 1) * span, Q3C_IPIX_END)
+            part = self._partition_name(conn, table, f"p{i:03d}")
+            conn.exec_driver_sql(
+                f"CREATE TABLE {part} PARTITION OF {parent} FOR VALUES FROM ({lo}) TO ({hi})"
+            )
+        # Rows without a position have a NULL pixel: they need a home too.
+        default = self._partition_name(conn, table, "pnull")
+        conn.exec_driver_sql(f"CREATE TABLE {default} PARTITION OF {parent} DEFAULT")
+
+    @staticmethod
+    def _partition_name(conn: Connection, table: Table, suffix: str) -> str:
+        schema = _ident(conn, table.schema or "public")
+        return f"{schema}.{_ident(conn, f'{table.name}_{suffix}'[:63])}"
 
     def catalogue_location(self, release_key: str, table_name: str) -> tuple[str | None, str]:
         return release_key, table_name
@@ -92,19 +129,38 @@ class PostgresBackend:
     def build_catalogue_indexes(
         self, conn: Connection, table: Table, definition: TableDefinition
     ) -> None:
+        # A partitioned table is indexed partition by partition: a unique index
+        # cannot span partitions (validation already proved the key unique),
+        # and CLUSTER works on plain tables only.
+        for target in self._partitions(conn, table, definition) or [table]:
+            self._index_table(conn, target, definition)
+        conn.exec_driver_sql(f"ANALYZE {_qualified(conn, table)}")
+
+    def _index_table(self, conn: Connection, table: Table, definition: TableDefinition) -> None:
         target = _qualified(conn, table)
         if definition.primary_key is not None:
-            Index(
-                f"ux_{table.name}"[:63], table.c[definition.primary_key.lower()], unique=True
-            ).create(conn)
+            key = _ident(conn, definition.primary_key.lower())
+            index = _ident(conn, f"ux_{table.name}"[:63])
+            conn.exec_driver_sql(f"CREATE UNIQUE INDEX {index} ON {target} ({key})")
         if definition.ra is not None and definition.dec is not None:
-            index = _ident(conn, f"ix_{table.name}_q3c"[:63])
+            index = _ident(conn, f"ix_{table.name}"[:59] + "_q3c")
             ra, dec = _ident(conn, definition.ra.lower()), _ident(conn, definition.dec.lower())
             conn.exec_driver_sql(f"CREATE INDEX {index} ON {target} (q3c_ang2ipix({ra}, {dec}))")
             if self.cluster:
                 # Rows in q3c order: a cone search reads a few contiguous pages.
                 conn.exec_driver_sql(f"CLUSTER {target} USING {index}")
         conn.exec_driver_sql(f"ANALYZE {target}")
+
+    @staticmethod
+    def _partitions(conn: Connection, table: Table, definition: TableDefinition) -> list[Table]:
+        rows = conn.execute(
+            text(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = to_regclass(:parent) ORDER BY c.relname"
+            ),
+            {"parent": _qualified(conn, table)},
+        )
+        return [catalogue_table(definition, r[0], schema=table.schema, healpix=False) for r in rows]
 
     def index_observations(self, conn: Connection, release_key: str) -> None:
         conn.exec_driver_sql("ANALYZE observations")

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from alembic import context
 from sqlalchemy import Connection
 
 from firstlight.config import Settings
 from firstlight.storage.db import make_engine
-from firstlight.storage.migrations import VERSION_TABLE
+from firstlight.storage.migrations import VERSION_TABLE, include_object
 from firstlight.storage.schema import metadata
-
-# Objects the migrations create that the metadata does not describe on purpose:
-# backend-specific search indexes and tables, and the per-release catalogues.
-BACKEND_SPECIFIC = {"observations_fts", "ix_observations_q3c", "ix_observations_text"}
-
-
-def include_object(
-    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
-) -> bool:
-    if name is None:
-        return True
-    if name in BACKEND_SPECIFIC or name.startswith("observations_fts_"):
-        return False
-    return not (type_ == "table" and name.startswith("cat_"))
 
 
 def run(connection: Connection) -> None:
