@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,6 +117,18 @@ def test_large_catalogue_is_partitioned_by_sky(pg_url: str, tmp_path: Path) -> N
             small_parts.archive, mission="demo", ra=150, dec=2, radius=2, limit=10**6
         )
         assert len(cone.rows) == 3000
+        with small_parts.archive.engine.connect() as conn:
+            plan = " ".join(
+                str(r[0])
+                for r in conn.execute(
+                    text(
+                        "EXPLAIN SELECT * FROM demo_dr1_v1.sources "
+                        "WHERE q3c_radial_query(ra, dec, 150.0, 2.0, 0.05)"
+                    )
+                )
+            )
+        scanned = set(re.findall(r"sources_p\d+", plan))
+        assert len(scanned) == 1, f"a small cone should touch one partition, plan: {scanned}"
     finally:
         close_contexts()
 
