@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import get_run_logger, task
+from prefect.runtime import flow_run
 
 from firstlight.domain.findings import Report
 from firstlight.services.context import context_for
@@ -24,7 +25,8 @@ from firstlight.services.verification import admit_delivery, verify_delivery
 
 @task(name="admit")
 def admit_task(delivery_path: str) -> Ticket:
-    return admit_delivery(context_for(), Path(delivery_path))
+    # The flow run is the claimant: a retry of the same run resumes its claim.
+    return admit_delivery(context_for(), Path(delivery_path), claim_token=flow_run.id)
 
 
 @task(name="verify")
