@@ -8,12 +8,12 @@ files already there (identical content is a no-op) and the switch done.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 
 from firstlight.domain.ledger import DeliveryState, Stage
 from firstlight.domain.manifest import now_utc
 from firstlight.services.context import Context
+from firstlight.services.inbox import remove_from_inbox
 from firstlight.services.ticket import Ticket
 
 
@@ -42,16 +42,5 @@ def promote_release(ctx: Context, ticket: Ticket) -> PromotionSummary:
     ctx.archive.ledger.finish(
         ticket.delivery_pk, DeliveryState.RELEASED, reason=f"released as {ticket.release_key}"
     )
-    release_inbox_copy(ctx, ticket)
+    remove_from_inbox(ctx, ticket)
     return PromotionSummary(ticket.release_key, previous, public, embargoed)
-
-
-def release_inbox_copy(ctx: Context, ticket: Ticket) -> None:
-    """Remove the delivery from the inbox once the ledger holds its terminal state.
-
-    Deliveries ingested from elsewhere (``firstlight ingest PATH``) are the
-    producer's: they are left where they are.
-    """
-    inbox = ctx.settings.inbox_dir.resolve()
-    if ticket.path.is_relative_to(inbox) and ticket.path != inbox:
-        shutil.rmtree(ticket.path, ignore_errors=True)

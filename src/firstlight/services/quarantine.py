@@ -18,7 +18,7 @@ from firstlight.domain.ledger import Decision, DeliveryState, Stage
 from firstlight.domain.manifest import now_utc
 from firstlight.formats.digest import sha256_file
 from firstlight.services.context import Context
-from firstlight.services.promotion import release_inbox_copy
+from firstlight.services.inbox import remove_from_inbox
 from firstlight.services.ticket import Ticket
 from firstlight.storage.releases import ReleaseStateError
 
@@ -58,7 +58,7 @@ def quarantine_delivery(ctx: Context, ticket: Ticket, report: Report) -> Path:
         report=payload["report"],
         quarantine_path=str(dest),
     )
-    release_inbox_copy(ctx, ticket)
+    remove_from_inbox(ctx, ticket)
     return dest
 
 
