@@ -61,6 +61,28 @@ class Settings(BaseSettings):
         description="How long a run's claim on a delivery holds before another run may take it.",
     )
 
+    inbox_settle_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description=(
+            "How long a watcher waits for the files a manifest lists to be complete "
+            "before announcing the delivery anyway (verification then says what is missing)."
+        ),
+    )
+    watch_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often watchers re-check pending deliveries."
+    )
+    s3_bucket: str | None = Field(default=None, description="S3 inbox bucket; unset: no S3 inbox.")
+    s3_prefix: str = Field(default="", description="Key prefix of deliveries in the S3 inbox.")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint (e.g. a MinIO or moto server); unset: AWS."
+    )
+    s3_region: str = Field(default="us-east-1", description="Region of the S3 inbox.")
+    s3_queue_url: str | None = Field(
+        default=None,
+        description="SQS queue receiving the bucket's event notifications; unset: list the bucket.",
+    )
+
     @property
     def inbox_dir(self) -> Path:
         return self.data_dir / "inbox"
@@ -83,6 +105,16 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'archive.db').resolve()}"
+
+    @property
+    def s3_staging_dir(self) -> Path:
+        """Where S3 deliveries are downloaded before they appear in the inbox whole."""
+        return self.inbox_dir / ".s3-staging"
+
+    @property
+    def state_dir(self) -> Path:
+        """Small state files of long-running parts (e.g. the S3 listing cursor)."""
+        return self.data_dir / "state"
 
     def ensure_dirs(self) -> None:
         for path in (self.inbox_dir, self.quarantine_dir, self.public_dir, self.embargo_dir):

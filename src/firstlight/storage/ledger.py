@@ -326,6 +326,17 @@ class Ledger:
         with self._engine.connect() as conn:
             return [_entry(r) for r in conn.execute(query)]
 
+    def find(self, mission: str, delivery_id: str, manifest_sha256: str) -> LedgerEntry | None:
+        """The ledger line of exactly this delivery content, if it ever arrived."""
+        query = select(deliveries).where(
+            deliveries.c.mission == mission,
+            deliveries.c.delivery_id == delivery_id,
+            deliveries.c.manifest_sha256 == manifest_sha256,
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _entry(row)
+
     def latest_at(self, location: str) -> LedgerEntry | None:
         """The most recent arrival seen at this location."""
         query = (
