@@ -9,8 +9,8 @@ measured in the same process on the same files:
   inserted with sqlite3 executemany into a bare table: no validation, no
   index, no staging, no promotion.
 
-Writes bench/results/latest.json and the table in docs/benchmarks.md.
-Rows: FIRSTLIGHT_BENCH_ROWS (default 1,000,000).
+Writes bench/results/time_to_data.json and returns its section of
+docs/benchmarks.md. Rows: FIRSTLIGHT_BENCH_ROWS (default 1,000,000).
 """
 
 from __future__ import annotations
@@ -18,20 +18,16 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import sqlite3
-import sys
 import tempfile
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from astropy.table import Table
 
+from bench.child import in_child, peak_rss_mib
 from firstlight.config import Settings
 from firstlight.domain.ledger import Stage
 from firstlight.formats.digest import sha256_file
@@ -44,20 +40,7 @@ from firstlight.services.validation import validate
 from firstlight.services.verification import admit_delivery, verify_delivery
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "latest.json"
-DOC = ROOT / "docs" / "benchmarks.md"
-
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def in_child(
-    fn: Callable[[Path, Path], dict[str, float]], work: Path, delivery: Path
-) -> dict[str, float]:
-    """Run one pipeline in a fresh process, so its peak memory is its own."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(fn, work, delivery).result()
+RESULTS = ROOT / "bench" / "results" / "time_to_data.json"
 
 
 def run_firstlight(data_dir: Path, delivery: Path) -> dict[str, float]:
@@ -76,7 +59,7 @@ def run_firstlight(data_dir: Path, delivery: Path) -> dict[str, float]:
         if s.stage is not Stage.ADMIT
     }
     close_contexts()
-    return {"total": total, **stages, "peak_rss_mib": _peak_rss_mib()}
+    return {"total": total, **stages, "peak_rss_mib": peak_rss_mib()}
 
 
 def run_naive(work: Path, delivery: Path) -> dict[str, float]:
@@ -101,11 +84,12 @@ def run_naive(work: Path, delivery: Path) -> dict[str, float]:
         "total": done - started,
         "hash": hashed - started,
         "load": done - hashed,
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
-def main() -> int:
+def run() -> str:
+    """Measure, write the JSON, return the markdown section."""
     rows = int(os.environ.get("FIRSTLIGHT_BENCH_ROWS", "1000000"))
     with tempfile.TemporaryDirectory(prefix="firstlight-bench-") as tmp:
         work = Path(tmp)
@@ -130,9 +114,7 @@ def main() -> int:
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    DOC.write_text(render(result))
-    sys.stdout.write(render(result))
-    return 0
+    return render(result)
 
 
 def render(r: dict[str, Any]) -> str:
@@ -143,13 +125,9 @@ def render(r: dict[str, Any]) -> str:
         f"| {name} | {fl[name]:.2f} |"
         for name in ("verify", "validate", "ingest", "index", "promote")
     )
-    return f"""# Benchmarks
+    return f"""## Time-to-data on the embedded default (SQLite)
 
-Written by `make bench` ({r["measured_at"]}, {r["machine"]["cpus"]} CPUs, Python
-{r["machine"]["python"]}); raw figures in `bench/results/latest.json`. These
-machines are shared and noisy: read the ratios, which compare pipelines run
-one after the other in the same run on the same files, not the seconds.
-
+Measured {r["measured_at"]}; raw figures in `bench/results/time_to_data.json`.
 One generated delivery: 4 FITS products and a catalogue of {r["rows"]:,} rows
 ({r["delivery_bytes"] / 2**20:.0f} MiB), on the embedded default (SQLite, local
 folders), through the library steps (Prefect's own start-up, about 5 s for its

@@ -9,11 +9,15 @@ delivery in the inbox for a rerun.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.client.orchestration import get_client
 from prefect.runtime import flow_run
+from prefect.states import Completed
 
 from firstlight.domain.findings import DeliveryRejected
 from firstlight.domain.ledger import Decision
@@ -43,14 +47,31 @@ def _run_name() -> str:
     return f"release-{Path(str(path)).name}"
 
 
+def _name_run(mission: str, delivery_id: str) -> None:
+    """Once the manifest is read: name the run after the delivery, tag it by mission."""
+    if flow_run.id is None:
+        return
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(
+            UUID(flow_run.id),
+            name=f"{mission}/{delivery_id}",
+            tags=[*flow_run.tags, "firstlight", f"mission:{mission}"],
+        )
+
+
 @flow(name="release-delivery", flow_run_name=_run_name)
-def release_delivery(delivery_path: str) -> ReleaseOutcome:
-    """Make the delivery at ``delivery_path`` a public release, or quarantine it."""
+def release_delivery(delivery_path: str, landed_at: datetime | None = None) -> ReleaseOutcome:
+    """Make the delivery at ``delivery_path`` a public release, or quarantine it.
+
+    ``landed_at``: when its manifest landed (from the arrival event), where
+    time-to-data starts; default: when this run admits it.
+    """
     logger = get_run_logger()
-    ticket = admit_task(delivery_path)
+    ticket = admit_task(delivery_path, landed_at)
+    _name_run(ticket.mission, ticket.delivery_id)
     if ticket.decision is Decision.SKIP:
         logger.info("%s: %s", ticket.label, ticket.reason)
-        return ReleaseOutcome(
+        outcome = ReleaseOutcome(
             "skipped",
             ticket.mission,
             ticket.delivery_id,
@@ -58,6 +79,8 @@ def release_delivery(delivery_path: str) -> ReleaseOutcome:
             ticket.release_key,
             ticket.reason,
         )
+        # A completed run named "Skipped": duplicates stand out in the UI.
+        return Completed(name="Skipped", message=ticket.reason, data=outcome)  # type: ignore[return-value]
     try:
         verify_task(ticket)
         validate_task(ticket)

@@ -2,14 +2,20 @@
 
 Tasks receive and return tickets and summaries (ids and paths), build their
 context from the environment's settings, and add only what Prefect is for:
-names, tags, logging of progress.
+names, retries, caching, logging of progress. Verification and validation
+results are persisted and cached per flow run and manifest sha256: a rerun
+of a run that failed later (say, the database was down at ingest) does not
+verify or validate again.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from prefect import get_run_logger, task
+from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 
 from firstlight.domain.findings import Report
@@ -23,18 +29,25 @@ from firstlight.services.validation import validate
 from firstlight.services.verification import admit_delivery, verify_delivery
 
 
+def _same_run_same_content(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    ticket: Ticket = parameters["ticket"]
+    return f"{context.task.name}-{flow_run.id}-{ticket.manifest_sha256}"
+
+
 @task(name="admit")
-def admit_task(delivery_path: str) -> Ticket:
+def admit_task(delivery_path: str, landed_at: datetime | None = None) -> Ticket:
     # The flow run is the claimant: a retry of the same run resumes its claim.
-    return admit_delivery(context_for(), Path(delivery_path), claim_token=flow_run.id)
+    return admit_delivery(
+        context_for(), Path(delivery_path), claim_token=flow_run.id, landed_at=landed_at
+    )
 
 
-@task(name="verify")
+@task(name="verify", cache_key_fn=_same_run_same_content, persist_result=True)
 def verify_task(ticket: Ticket) -> Report:
     return verify_delivery(context_for(), ticket)
 
 
-@task(name="validate")
+@task(name="validate", cache_key_fn=_same_run_same_content, persist_result=True)
 def validate_task(ticket: Ticket) -> Report:
     return validate(context_for(), ticket)
 

@@ -78,3 +78,15 @@ def pg_url(pg_template: str) -> Iterator[str]:
     """SQLAlchemy URL (postgresql+psycopg://...) of a fresh database cloned from the template."""
     with database_from_template(pg_server_url(), pg_template) as url:
         yield url
+
+
+# --- S3 and SQS (tests/s3.py): a moto server on loopback, once a session -------------------
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """Endpoint URL of a moto server (S3, SQS) on 127.0.0.1; never skipped."""
+    from tests.s3 import moto_server
+
+    with moto_server() as url:
+        yield url

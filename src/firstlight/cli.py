@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,8 +30,10 @@ from firstlight.config import Settings
 from firstlight.domain.manifest import ManifestError, manifest_json_schema
 
 if TYPE_CHECKING:
+    from firstlight.domain.ledger import LedgerEntry
     from firstlight.query.cone import ConeResult
     from firstlight.services.context import Context
+    from firstlight.stack import StackUrls
     from flows.release_delivery import ReleaseOutcome
 
 app = typer.Typer(
@@ -237,21 +244,84 @@ def cone(
 @app.command()
 def demo(
     once: Annotated[
-        bool, typer.Option("--once", help="Generate, release, query, then exit.")
+        bool, typer.Option("--once", help="Run the flow in this process on a temporary API, exit.")
     ] = False,
     rows: Annotated[int, typer.Option(help="Catalogue rows of the generated delivery.")] = 200_000,
+    keep_running: Annotated[
+        bool, typer.Option(help="Keep the stack up after the release, for the Prefect UI.")
+    ] = True,
+    port: Annotated[
+        int | None, typer.Option(help="Prefect server port (default: setting).")
+    ] = None,
 ) -> None:
-    """Show the whole path: a generated delivery becomes the current release."""
-    if not once:
-        err.print(
-            "only `firstlight demo --once` exists yet; the long-running stack comes with `up`"
-        )
-        raise typer.Exit(2)
+    """Show the whole path: a generated delivery lands in the inbox and becomes current."""
+    ctx = _context()
+    out.rule(f"[bold]firstlight demo[/bold]: data in {ctx.settings.data_dir.resolve()}")
+    if once:
+        if _run_release(_generate_delivery(ctx, rows)) is None:
+            raise typer.Exit(1)
+        _show_current(ctx)
+        return
+    with _running_stack(ctx.settings, port) as urls:
+        _print_urls(urls)
+        path = _generate_delivery(ctx, rows)
+        out.print("waiting for the watcher, the event, the trigger and the flow run...")
+        entry = _wait_until_settled(ctx, path, timeout=900)
+        _print_stages(ctx, path)
+        if entry is None or entry.state.value != "released":
+            err.print(f"[bold red]not released[/bold red]: {escape(str(entry and entry.reason))}")
+            raise typer.Exit(1)
+        if entry.finished_at is not None:
+            seconds = (entry.finished_at - entry.arrived_at).total_seconds()
+            out.print(f"[bold green]released[/bold green]: time-to-data {seconds:.1f} s")
+        _show_current(ctx)
+        if keep_running:
+            out.print(f"the stack keeps running: Prefect UI at {urls.prefect_ui}; Ctrl-C stops it")
+            _wait_for_signal()
+
+
+@app.command()
+def up(
+    port: Annotated[
+        int | None, typer.Option(help="Prefect server port (default: setting).")
+    ] = None,
+) -> None:
+    """Start the whole stack on this machine and keep it running until Ctrl-C or SIGTERM."""
+    settings = Settings()
+    with _running_stack(settings, port) as urls:
+        _print_urls(urls)
+        out.print("running; Ctrl-C or SIGTERM stops everything")
+        _wait_for_signal()
+    out.print("stopped")
+
+
+@app.command()
+def stats(
+    mission: Annotated[str | None, typer.Option(help="Only this mission.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Time-to-data per delivery and per stage, from the ledger."""
+    from firstlight.services.stats import delivery_stats
+
+    summary = delivery_stats(_context().archive.ledger, mission)
+    if as_json:
+        _print_json(summary.to_dict())
+        return
+    table = Table("delivery", "state", "attempts", "time-to-data (s)", "stages (s)")
+    for d in summary.per_delivery:
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in d.stage_seconds.items())
+        ttd = f"{d.time_to_data_seconds:.2f}" if d.time_to_data_seconds is not None else ""
+        table.add_row(f"{d.mission}/{d.delivery_id}", d.state, str(d.attempts), ttd, stages)
+    out.print(table)
+    p50, p90 = summary.time_to_data_p50, summary.time_to_data_p90
+    if p50 is not None and p90 is not None:
+        out.print(f"time-to-data p50 {p50:.2f} s, p90 {p90:.2f} s over {summary.deliveries}")
+
+
+def _generate_delivery(ctx: Context, rows: int) -> Path:
     from firstlight.services.synth import synthesize_delivery
 
-    ctx = _context()
     version = str(len(ctx.archive.releases.list_releases("demo")) + 1)
-    out.rule(f"[bold]firstlight demo[/bold]: data in {ctx.settings.data_dir.resolve()}")
     with _progress() as bar:
         job = bar.add_task("generating the delivery", total=rows)
         path = synthesize_delivery(
@@ -265,8 +335,10 @@ def demo(
             progress=lambda done, total: bar.update(job, completed=done, total=total),
         )
     out.print(f"delivery landed in the inbox: {escape(str(path))}")
-    if _run_release(path) is None:
-        raise typer.Exit(1)
+    return path
+
+
+def _show_current(ctx: Context) -> None:
     releases(mission="demo", as_json=False)
     out.rule("what a scientist sees now: cone searches on the current release")
     for radius, observations, shown in (
@@ -278,6 +350,45 @@ def demo(
             + (" --observations" if observations else "")
         )
         cone(150.0, 2.0, radius, mission="demo", observations=observations, columns=shown, limit=8)
+
+
+@contextmanager
+def _running_stack(settings: Settings, port: int | None) -> Iterator[StackUrls]:
+    port = port or settings.prefect_port
+    # This process talks to the stack's server too (blocks, automations).
+    os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    _prepare_prefect(settings)
+    from firstlight.stack import Stack
+
+    stack = Stack(settings, port=port)
+    out.print(f"starting the stack (logs in {settings.data_dir / 'logs'})...")
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
+
+
+def _print_urls(urls: StackUrls) -> None:
+    out.print(f"Prefect UI   {urls.prefect_ui}")
+    out.print(f"Prefect API  {urls.prefect_api}")
+    out.print(f"inbox        {urls.inbox}  (drop a delivery folder here; manifest.json last)")
+
+
+def _wait_until_settled(ctx: Context, path: Path, timeout: float) -> LedgerEntry | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        entry = ctx.archive.ledger.latest_at(str(path.resolve()))
+        if entry is not None and entry.state.terminal:
+            return entry
+        time.sleep(0.5)
+    return None
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
 
 
 def _prepare_prefect(settings: Settings) -> None:

@@ -72,6 +72,26 @@ class Settings(BaseSettings):
     watch_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often watchers re-check pending deliveries."
     )
+    embargo_interval_seconds: int = Field(
+        default=3600, gt=0, description="How often release-embargoed runs (maximum lateness)."
+    )
+    reconcile_interval_seconds: int = Field(
+        default=600, gt=0, description="How often reconcile-inbox looks for missed arrivals."
+    )
+    failure_webhook_url: str | None = Field(
+        default=None, description="Also POST failed runs to this URL (besides the ERROR log)."
+    )
+    runner_limit: int = Field(
+        default=4,
+        gt=0,
+        description="Flow runs `firstlight up` executes at once (each is a process).",
+    )
+    prefect_port: int = Field(
+        default=4200,
+        gt=0,
+        lt=65536,
+        description="Port of the Prefect server `firstlight up` starts.",
+    )
     s3_bucket: str | None = Field(default=None, description="S3 inbox bucket; unset: no S3 inbox.")
     s3_prefix: str = Field(default="", description="Key prefix of deliveries in the S3 inbox.")
     s3_endpoint_url: str | None = Field(
@@ -115,6 +135,16 @@ class Settings(BaseSettings):
     def state_dir(self) -> Path:
         """Small state files of long-running parts (e.g. the S3 listing cursor)."""
         return self.data_dir / "state"
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as FIRSTLIGHT_* variables, for child processes to read back."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            text = str(value.resolve()) if isinstance(value, Path) else str(value)
+            env[f"FIRSTLIGHT_{name.upper()}"] = text.lower() if isinstance(value, bool) else text
+        return env
 
     def ensure_dirs(self) -> None:
         for path in (self.inbox_dir, self.quarantine_dir, self.public_dir, self.embargo_dir):

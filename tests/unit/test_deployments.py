@@ -1,19 +1,41 @@
-"""deployments/prefect.yaml names flows that exist and load."""
+"""deployments/prefect.yaml and flows/deployments.py say the same thing."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from prefect.flows import load_flow_from_entrypoint
 
+from firstlight.config import Settings
+from flows.deployments import runner_deployments
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_every_deployment_entrypoint_loads_its_flow() -> None:
+def _yaml_deployments() -> dict[str, dict[str, Any]]:
     spec = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())
-    assert spec["deployments"], "no deployments declared"
-    for deployment in spec["deployments"]:
-        path, _, name = deployment["entrypoint"].partition(":")
-        flow = load_flow_from_entrypoint(f"{ROOT / path}:{name}")
-        assert flow.name == deployment["name"]
+    return {d["name"]: d for d in spec["deployments"]}
+
+
+def test_same_deployments_flows_triggers_and_schedules() -> None:
+    declared = _yaml_deployments()
+    served = {d.name: d for d in runner_deployments(Settings())}
+    assert set(declared) == set(served)
+    for name, yml in declared.items():
+        path, _, function = yml["entrypoint"].partition(":")
+        flow = load_flow_from_entrypoint(f"{ROOT / path}:{function}")
+        runner = served[name]
+        assert flow.name == runner.flow_name, name
+        assert set(yml["tags"]) == set(runner.tags), name
+        yaml_triggers = [
+            (set(t["expect"]), t["match"], t["parameters"]) for t in yml.get("triggers", [])
+        ]
+        runner_triggers = [
+            (set(t.expect), t.match.model_dump(), t.parameters) for t in runner.triggers
+        ]
+        assert yaml_triggers == runner_triggers, name
+        yaml_intervals = [s["interval"] for s in yml.get("schedules", [])]
+        runner_intervals = [s.schedule.interval.total_seconds() for s in runner.schedules or []]
+        assert yaml_intervals == runner_intervals, name

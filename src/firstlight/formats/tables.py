@@ -234,14 +234,23 @@ class FitsTableReader:
     def iter_chunks(self, chunk_rows: int) -> Iterator[Chunk]:
         _check_chunk_rows(chunk_rows)
         total = self.num_rows()
+        for start in range(0, total, chunk_rows):
+            yield self._read(start, min(start + chunk_rows, total))
+
+    def _read(self, start: int, stop: int) -> Chunk:
+        """Rows ``start`` to ``stop`` through a memory map of their own.
+
+        The pages a mapping has touched stay resident (and counted in the
+        process's memory) as long as it lives, so one mapping for the whole
+        read would grow with the file: each chunk maps the file anew and
+        unmaps it before the chunk (copies, never views) is returned.
+        """
         with _open_fits(self.path) as hdul:
             data = hdul[self._index].data
             # The raw records (big-endian, unscaled) hold what TNULLn and 'L' nulls mean.
             raw = data.view(np.ndarray)
             try:
-                for start in range(0, total, chunk_rows):
-                    stop = min(start + chunk_rows, total)
-                    yield self._chunk(data[start:stop], raw[start:stop])
+                return self._chunk(data[start:stop], raw[start:stop])
             finally:
                 # Drop the views so closing the file can unmap it.
                 del data, raw

@@ -27,3 +27,14 @@ def index_release(ctx: Context, ticket: Ticket) -> int:
             archive.backend.index_observations(conn, ticket.release_key)
         archive.releases.mark_indexed(ticket.release_key)
         return len(tables)
+
+
+def rebuild_indexes(ctx: Context, release_key: str) -> int:
+    """Rebuild the indexes of a release (staging or promoted) and refresh statistics."""
+    archive = ctx.archive
+    if archive.releases.get(release_key) is None:
+        raise LookupError(f"no release {release_key!r}")
+    tables = [archive.releases.physical_table(t) for t in archive.releases.tables(release_key)]
+    with for_writing(archive.engine).begin() as conn:
+        archive.backend.rebuild_indexes(conn, tables, release_key)
+    return len(tables)

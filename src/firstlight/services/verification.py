@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 from firstlight.checks.verify import read_manifest, verify_files
@@ -21,7 +22,12 @@ from firstlight.services.ticket import Ticket
 UNKNOWN_MISSION = "_unknown"
 
 
-def admit_delivery(ctx: Context, delivery_dir: Path, claim_token: str | None = None) -> Ticket:
+def admit_delivery(
+    ctx: Context,
+    delivery_dir: Path,
+    claim_token: str | None = None,
+    landed_at: datetime | None = None,
+) -> Ticket:
     """Record the arrival in the ledger and decide whether it is new work.
 
     ``claim_token`` names the run doing the work (Prefect passes its flow run
@@ -49,6 +55,7 @@ def admit_delivery(ctx: Context, delivery_dir: Path, claim_token: str | None = N
         release_key=release_key,
         location=str(delivery_dir),
         claim_token=claim_token or uuid.uuid4().hex,
+        arrived_at=landed_at,
     )
     return Ticket(
         delivery_path=str(delivery_dir),

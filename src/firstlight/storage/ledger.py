@@ -44,6 +44,7 @@ class Ledger:
         release_key: str | None,
         location: str,
         claim_token: str,
+        arrived_at: datetime | None = None,
     ) -> Admission:
         """Record an arrival and decide whether it is new work.
 
@@ -51,6 +52,7 @@ class Ledger:
         guarded by the unique identity, so concurrent arrivals of one delivery
         get one PROCEED between them. A run holds its claim (``claim_token``)
         until it finishes or its lease runs out; the same token may resume.
+        ``arrived_at`` is when the delivery landed, if the source knows (default: now).
         """
         now = now_utc()
         identity = (
@@ -75,7 +77,7 @@ class Ledger:
                                 attempts=1,
                                 claim_token=claim_token,
                                 claimed_at=now,
-                                arrived_at=now,
+                                arrived_at=min(arrived_at or now, now),
                             )
                         ).inserted_primary_key
                 except IntegrityError:

@@ -46,6 +46,8 @@ class ObjectStore(Protocol):
 
     def local_path(self, key: str) -> Path | None: ...
 
+    def delete(self, key: str) -> None: ...
+
 
 class LocalObjectStore:
     """A folder as an object store: files read-only once written."""
@@ -89,3 +91,7 @@ class LocalObjectStore:
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
+
+    def delete(self, key: str) -> None:
+        """Remove an object (only the embargo store does this, once it is public)."""
+        self._path(key).unlink(missing_ok=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, Table, delete, insert, select, update
+from sqlalchemy import Engine, Row, Table, case, delete, insert, select, update
 
 from firstlight.domain.manifest import TableDefinition, now_utc
 from firstlight.domain.release import CatalogueTable, Observation, Release, ReleaseState
@@ -339,10 +339,11 @@ def _inserted_id(result: Any) -> int:
 
 
 def _release_query() -> Any:
-    return select(
-        releases,
-        (current_releases.c.release_key.is_not(None)).label("is_current"),
-    ).outerjoin(current_releases, current_releases.c.release_key == releases.c.release_key)
+    # A CASE, not a bare boolean: Oracle before 23ai has no booleans in a select list.
+    is_current = case((current_releases.c.release_key.is_not(None), 1), else_=0)
+    return select(releases, is_current.label("is_current")).outerjoin(
+        current_releases, current_releases.c.release_key == releases.c.release_key
+    )
 
 
 def _release(row: Row[Any]) -> Release:

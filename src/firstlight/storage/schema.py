@@ -12,6 +12,11 @@ Migrations (``storage/migrations``) are written from these definitions; a
 test fails when the two drift apart.
 
 Catalogue tables themselves are built per release by ``storage.catalogues``.
+
+Oracle (see docs/oracle.md): times are stored as plain ``TIMESTAMP`` holding
+UTC, so no value depends on a session time zone; and every word Oracle
+documents as reserved is quoted, not only those SQLAlchemy's dialect knows
+(``findings.file`` would otherwise be invalid there).
 """
 
 from __future__ import annotations
@@ -36,7 +41,24 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.dialects.oracle.base import OracleIdentifierPreparer
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+# Oracle SQL reserved words (SQL Language Reference, "Oracle SQL Reserved Words")
+# that SQLAlchemy's Oracle dialect does not quote. Unquoted they are invalid
+# identifiers (ORA-00904); SQLAlchemy quotes every name in this set.
+_UNQUOTED_RESERVED = (
+    "access add audit column file immediate increment initial maxextents mlslabel modify "
+    "noaudit offline online privileges row rowid rownum rows session successful sysdate "
+    "validate whenever"
+)
+ORACLE_RESERVED_WORDS_UNQUOTED_BY_SQLALCHEMY = frozenset(_UNQUOTED_RESERVED.split())
+OracleIdentifierPreparer.reserved_words.update(ORACLE_RESERVED_WORDS_UNQUOTED_BY_SQLALCHEMY)
+
+# Where UTCDateTime columns hold naive UTC. Oracle: python-oracledb binds a
+# datetime without its zone, which a TIMESTAMP WITH TIME ZONE column would then
+# read in the session's zone; a plain TIMESTAMP holding UTC is exact everywhere.
+_NAIVE_UTC_DIALECTS = frozenset({"sqlite", "oracle"})
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -45,13 +67,18 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = TIMESTAMP(timezone=True)
     cache_ok = True
 
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "oracle":
+            return dialect.type_descriptor(TIMESTAMP(timezone=False))
+        return super().load_dialect_impl(dialect)
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTCDateTime column")
         value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value.replace(tzinfo=None) if dialect.name in _NAIVE_UTC_DIALECTS else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

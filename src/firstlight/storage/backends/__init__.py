@@ -49,6 +49,10 @@ class Backend(Protocol):
 
     def index_observations(self, conn: Connection, release_key: str) -> None: ...
 
+    def rebuild_indexes(self, conn: Connection, tables: list[Table], release_key: str) -> None:
+        """Rebuild a release's indexes in place and refresh statistics (content unchanged)."""
+        ...
+
     def publish_current(self, conn: Connection, mission: str, tables: list[CatalogueTable]) -> None:
         """Inside the promotion transaction: expose the current release by mission name."""
         ...

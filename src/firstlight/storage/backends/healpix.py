@@ -58,6 +58,15 @@ class HealpixBackend:
     def index_observations(self, conn: Connection, release_key: str) -> None:
         return None
 
+    def rebuild_indexes(self, conn: Connection, tables: list[Table], release_key: str) -> None:
+        for table in tables:
+            self.reindex(conn, table)
+            self.gather_statistics(conn, table)
+        self.index_observations(conn, release_key)
+
+    def reindex(self, conn: Connection, table: Table) -> None:
+        raise NotImplementedError
+
     def publish_current(self, conn: Connection, mission: str, tables: list[CatalogueTable]) -> None:
         return None  # queries follow current_releases; no views to re-point
 

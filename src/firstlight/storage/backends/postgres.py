@@ -22,7 +22,7 @@ from sqlalchemy.schema import CreateTable
 
 from firstlight.domain.manifest import DataType, TableDefinition
 from firstlight.domain.release import CatalogueTable
-from firstlight.storage.backends.pgcopy import HEADER, TRAILER, encode_chunk, fixed_width
+from firstlight.storage.backends.pgcopy import HEADER, TRAILER, encode_ahead, fixed_width
 from firstlight.storage.catalogues import BulkLoader, Chunk, catalogue_table, chunk_to_rows
 
 PG_TYPES: dict[DataType, str] = {
@@ -57,9 +57,11 @@ class CopyLoader:
         with raw.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
             if fixed_width(definition):
                 copy.write(HEADER)
-                for chunk in chunks:
-                    copy.write(encode_chunk(chunk, definition))
-                    total += len(next(iter(chunk.values()))) if chunk else 0
+                # The next chunk is read and encoded while this one is sent.
+                for rows, data in encode_ahead(chunks, definition):
+                    copy.write(data)
+                    total += rows
+                    del data  # sent: its memory may go before the next one arrives
                 copy.write(TRAILER)
             else:
                 copy.set_types([PG_TYPES[c.datatype] for c in definition.columns])
@@ -164,6 +166,13 @@ class PostgresBackend:
 
     def index_observations(self, conn: Connection, release_key: str) -> None:
         conn.exec_driver_sql("ANALYZE observations")
+
+    def rebuild_indexes(self, conn: Connection, tables: list[Table], release_key: str) -> None:
+        for table in tables:
+            target = _qualified(conn, table)
+            conn.exec_driver_sql(f"REINDEX TABLE {target}")
+            conn.exec_driver_sql(f"ANALYZE {target}")
+        self.index_observations(conn, release_key)
 
     def publish_current(self, conn: Connection, mission: str, tables: list[CatalogueTable]) -> None:
         schema = _ident(conn, mission)

@@ -43,6 +43,9 @@ class SQLiteBackend(HealpixBackend):
     def loader(self) -> BulkLoader:
         return SQLiteLoader(self.healpix_order)
 
+    def reindex(self, conn: Connection, table: Table) -> None:
+        conn.exec_driver_sql(f'REINDEX "{table.name}"')
+
     def gather_statistics(self, conn: Connection, table: Table) -> None:
         conn.exec_driver_sql(f'ANALYZE "{table.name}"')
 

@@ -27,6 +27,16 @@ def run(connection: Connection) -> None:
 connection = context.config.attributes.get("connection")
 if connection is not None:
     run(connection)
+elif context.is_offline_mode():
+    # `alembic upgrade head --sql`: render the SQL for the URL's dialect, connect to nothing.
+    context.configure(
+        url=context.config.get_main_option("sqlalchemy.url") or Settings().archive_url,
+        target_metadata=metadata,
+        version_table=VERSION_TABLE,
+        literal_binds=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
 else:
     url = context.config.get_main_option("sqlalchemy.url") or Settings().archive_url
     with make_engine(url).begin() as conn:

@@ -1,0 +1,56 @@
+"""The deployments of firstlight: one definition, served by `firstlight up`.
+
+deployments/prefect.yaml says the same for `prefect deploy` with a work
+pool; a test keeps the two in agreement (names, entrypoints, triggers,
+schedules).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prefect.deployments.runner import RunnerDeployment
+from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+
+from firstlight.config import Settings
+from firstlight.events.arrival import EVENT_ARRIVED
+from flows.rebuild_indexes import rebuild_indexes
+from flows.reconcile_inbox import reconcile_inbox
+from flows.release_delivery import release_delivery
+from flows.release_embargoed import release_embargoed
+from flows.report_failure import report_failure
+
+TAGS = ["firstlight"]
+
+
+def arrival_trigger() -> DeploymentEventTrigger:
+    """Every `firstlight.delivery.arrived` event starts one release run with its location."""
+    return DeploymentEventTrigger(
+        name="delivery-arrived",
+        expect={EVENT_ARRIVED},
+        match={"prefect.resource.id": "firstlight.delivery.*"},
+        parameters={
+            "delivery_path": "{{ event.payload.location }}",
+            "landed_at": "{{ event.payload.landed_at }}",
+        },
+    )
+
+
+def runner_deployments(settings: Settings) -> list[RunnerDeployment]:
+    return [
+        release_delivery.to_deployment(
+            name="release-delivery", triggers=[arrival_trigger()], tags=TAGS
+        ),
+        release_embargoed.to_deployment(
+            name="release-embargoed",
+            interval=timedelta(seconds=settings.embargo_interval_seconds),
+            tags=TAGS,
+        ),
+        reconcile_inbox.to_deployment(
+            name="reconcile-inbox",
+            interval=timedelta(seconds=settings.reconcile_interval_seconds),
+            tags=TAGS,
+        ),
+        rebuild_indexes.to_deployment(name="rebuild-indexes", tags=TAGS),
+        report_failure.to_deployment(name="report-failure", tags=TAGS),
+    ]

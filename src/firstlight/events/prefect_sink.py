@@ -1,0 +1,48 @@
+"""Announcing arrivals to Prefect: the event its deployment trigger waits for.
+
+Posted synchronously over the server's REST API (``POST /events``), so a
+watcher knows the announcement was taken (or retries it) instead of trusting
+a background queue that may drop records under load.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from prefect.events import Event
+
+from firstlight.domain.manifest import MANIFEST_NAME
+from firstlight.events.arrival import EVENT_ARRIVED, Arrival
+
+
+class PrefectEventSink:
+    def __init__(self, api_url: str, *, timeout: float = 10.0) -> None:
+        self._url = api_url.rstrip("/") + "/events"
+        self._timeout = timeout
+
+    def emit(self, arrival: Arrival) -> None:
+        event = Event(
+            event=EVENT_ARRIVED,
+            resource={
+                "prefect.resource.id": arrival.resource_id,
+                "prefect.resource.name": f"{arrival.mission}/{arrival.delivery_id}",
+                "firstlight.mission": arrival.mission,
+            },
+            payload={**arrival.payload(), "landed_at": _landed_at(arrival)},
+        )
+        response = httpx.post(
+            self._url, json=[event.model_dump(mode="json")], timeout=self._timeout
+        )
+        response.raise_for_status()
+
+
+def _landed_at(arrival: Arrival) -> str:
+    """When the manifest landed (its mtime): where time-to-data starts."""
+    manifest = Path(arrival.location) / MANIFEST_NAME
+    try:
+        stamp = manifest.stat().st_mtime
+    except OSError:
+        return datetime.now(UTC).isoformat()
+    return datetime.fromtimestamp(stamp, UTC).isoformat()

@@ -1,0 +1,262 @@
+"""The whole stack on one machine, as `firstlight up` runs it.
+
+A Prefect server (its own SQLite database in the data directory unless
+PREFECT_API_DATABASE_CONNECTION_URL says otherwise), a process serving every
+deployment (flows/serve.py, polling for work every second), the automation
+that reports failed runs, and the arrival watchers of the inbox folder and,
+when configured, of the S3 inbox. Everything stops on ``stop()``: watchers
+first, so no arrival is announced to a server that is going away.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from firstlight.config import Settings
+from firstlight.events.local_inbox import InboxWatcher
+from firstlight.events.prefect_sink import PrefectEventSink
+
+log = logging.getLogger(__name__)
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+RELEASE_DEPLOYMENT = "release-delivery/release-delivery"
+REPORT_DEPLOYMENT = "report-failure/report-failure"
+FAILED_RUNS_AUTOMATION = "firstlight-failed-runs"
+
+
+@dataclass(frozen=True)
+class StackUrls:
+    prefect_ui: str
+    prefect_api: str
+    inbox: Path
+
+
+def prefect_environment(settings: Settings, api_url: str) -> dict[str, str]:
+    """What every process of the stack runs with: one server, one set of settings."""
+    env = {**os.environ, **settings.as_environment()}
+    env.setdefault("PREFECT_HOME", str((settings.data_dir / "prefect").resolve()))
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    env.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
+    env["PREFECT_API_URL"] = api_url
+    return env
+
+
+class Stack:
+    def __init__(self, settings: Settings, *, port: int) -> None:
+        self.settings = settings
+        self.port = port
+        self.api_url = f"http://127.0.0.1:{port}/api"
+        self.env = prefect_environment(settings, self.api_url)
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: list[IO[bytes]] = []
+        self._watcher: InboxWatcher | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> StackUrls:
+        self.settings.ensure_dirs()
+        Path(self.env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+        prefect = str(Path(sys.executable).with_name("prefect"))
+        self._spawn(
+            "prefect-server",
+            [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+        )
+        self._wait_healthy(timeout=120)
+        self._spawn("deployments", [sys.executable, "-m", "flows.serve"])
+        report_id = self._wait_for_deployment(REPORT_DEPLOYMENT, timeout=120)
+        self._wait_for_deployment(RELEASE_DEPLOYMENT, timeout=30)
+        self._create_failure_automation(report_id)
+        self._start_watchers()
+        return StackUrls(
+            prefect_ui=f"http://127.0.0.1:{self.port}",
+            prefect_api=self.api_url,
+            inbox=self.settings.inbox_dir.resolve(),
+        )
+
+    def stop_watchers(self) -> None:
+        """Stop announcing arrivals (reconcile-inbox still finds what lands meanwhile)."""
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+
+    def start_watchers(self) -> None:
+        if self._watcher is None:
+            self._watcher = self._inbox_watcher()
+            self._watcher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.stop_watchers()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        if self._procs:
+            self._drain(timeout=30)
+        for proc in reversed(self._procs.values()):  # the runner before the server it talks to
+            _terminate(proc)
+        for fh in self._logs:
+            fh.close()
+        self._procs.clear()
+        self._logs.clear()
+
+    def __enter__(self) -> StackUrls:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- parts -----------------------------------------------------------
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        logs = self.settings.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        fh = (logs / f"{name}.log").open("ab")
+        self._logs.append(fh)
+        self._procs[name] = subprocess.Popen(
+            argv, env=self.env, cwd=PROJECT_DIR, stdout=fh, stderr=subprocess.STDOUT
+        )
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"the Prefect server on port {self.port} did not answer in {timeout} s")
+
+    def _wait_for_deployment(self, name: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            response = httpx.get(f"{self.api_url}/deployments/name/{name}", timeout=5)
+            if response.status_code == 200:
+                return str(response.json()["id"])
+            time.sleep(0.5)
+        raise TimeoutError(f"deployment {name} was not served within {timeout} s")
+
+    def _check_alive(self) -> None:
+        for name, proc in self._procs.items():
+            if proc.poll() is not None:
+                log_file = self.settings.data_dir / "logs" / f"{name}.log"
+                raise RuntimeError(f"{name} exited with {proc.returncode}; see {log_file}")
+
+    def _drain(self, timeout: float) -> None:
+        """Let flow runs in progress finish (bounded) rather than cancel them on the way out.
+
+        Each run is a child process of the serving process: wait until it has none.
+        """
+        runner = self._procs.get("deployments")
+        if runner is None or runner.poll() is not None:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _children(runner.pid):
+            time.sleep(0.2)
+
+    def _create_failure_automation(self, report_deployment_id: str) -> None:
+        """Failed firstlight runs start report-failure (and call the webhook, if set)."""
+        actions: list[dict[str, Any]] = [
+            {
+                "type": "run-deployment",
+                "source": "selected",
+                "deployment_id": report_deployment_id,
+                "parameters": {
+                    "flow_run_id": "{{ flow_run.id }}",
+                    "flow_run_name": "{{ flow_run.name }}",
+                    "message": "{{ flow_run.state.message }}",
+                },
+            }
+        ]
+        if self.settings.failure_webhook_url:
+            actions.append(self._webhook_action(self.settings.failure_webhook_url))
+        automation = {
+            "name": FAILED_RUNS_AUTOMATION,
+            "description": "Report every failed firstlight flow run.",
+            "enabled": True,
+            "trigger": {
+                "type": "event",
+                "posture": "Reactive",
+                "expect": ["prefect.flow-run.Failed"],
+                "match": {"prefect.resource.id": "prefect.flow-run.*"},
+                "match_related": {"prefect.resource.id": "prefect.tag.firstlight"},
+                "threshold": 1,
+                "within": 0,
+            },
+            "actions": actions,
+        }
+        existing = httpx.get(
+            f"{self.api_url}/automations/related-to/prefect.deployment.{report_deployment_id}",
+            timeout=5,
+        )
+        for old in existing.json() if existing.status_code == 200 else []:
+            if old.get("name") == FAILED_RUNS_AUTOMATION:
+                httpx.delete(f"{self.api_url}/automations/{old['id']}", timeout=5)
+        httpx.post(f"{self.api_url}/automations/", json=automation, timeout=10).raise_for_status()
+
+    def _webhook_action(self, url: str) -> dict[str, Any]:
+        from prefect.blocks.webhook import Webhook
+
+        block_id = Webhook(url=url, method="POST").save("firstlight-failures", overwrite=True)
+        return {
+            "type": "call-webhook",
+            "block_document_id": str(block_id),
+            "payload": (
+                '{"flow_run": "{{ flow_run.name }}", "message": "{{ flow_run.state.message }}"}'
+            ),
+        }
+
+    def _inbox_watcher(self) -> InboxWatcher:
+        return InboxWatcher(
+            self.settings.inbox_dir,
+            PrefectEventSink(self.api_url),
+            settle_seconds=self.settings.inbox_settle_seconds,
+            poll_seconds=self.settings.watch_poll_seconds,
+        )
+
+    def _start_watchers(self) -> None:
+        self.start_watchers()
+        sink = PrefectEventSink(self.api_url)
+        if self.settings.s3_bucket:
+            from firstlight.events.s3_inbox import S3Inbox
+
+            s3 = S3Inbox.from_settings(self.settings, sink)
+            thread = threading.Thread(
+                target=s3.run,
+                args=(self._stop, self.settings.watch_poll_seconds),
+                name="s3-inbox",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+
+
+def _children(pid: int) -> list[int]:
+    """Child process ids (Linux /proc); empty where that is not available."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
