@@ -20,7 +20,7 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/firstlight demo --once
+	$(VENV)/bin/firstlight demo
 
 test: $(STAMP) pg-setup
 	$(VENV)/bin/ruff check src flows tasks tests bench

@@ -32,6 +32,9 @@ def arrival_trigger() -> DeploymentEventTrigger:
         parameters={
             "delivery_path": "{{ event.payload.location }}",
             "landed_at": "{{ event.payload.landed_at }}",
+            "mission": "{{ event.payload.mission }}",
+            "delivery_id": "{{ event.payload.delivery_id }}",
+            "manifest_sha256": "{{ event.payload.manifest_sha256 }}",
         },
     )
 

@@ -23,7 +23,12 @@ def reconcile_inbox() -> list[str]:
         logger.warning("missed arrival: %s at %s", arrival.resource_id, arrival.location)
         run_deployment(
             RELEASE_DEPLOYMENT,
-            parameters={"delivery_path": arrival.location},
+            parameters={
+                "delivery_path": arrival.location,
+                "mission": arrival.mission,
+                "delivery_id": arrival.delivery_id,
+                "manifest_sha256": arrival.manifest_sha256,
+            },
             timeout=0,  # start it, don't wait: each delivery is a run of its own
             tags=["firstlight", "reconciled", f"mission:{arrival.mission}"],
         )

@@ -21,6 +21,7 @@ from prefect.states import Completed
 
 from firstlight.domain.findings import DeliveryRejected
 from firstlight.domain.ledger import Decision
+from firstlight.services.verification import Announced
 from tasks.steps import (
     admit_task,
     index_task,
@@ -60,14 +61,27 @@ def _name_run(mission: str, delivery_id: str) -> None:
 
 
 @flow(name="release-delivery", flow_run_name=_run_name)
-def release_delivery(delivery_path: str, landed_at: datetime | None = None) -> ReleaseOutcome:
+def release_delivery(
+    delivery_path: str,
+    landed_at: datetime | None = None,
+    mission: str | None = None,
+    delivery_id: str | None = None,
+    manifest_sha256: str | None = None,
+) -> ReleaseOutcome:
     """Make the delivery at ``delivery_path`` a public release, or quarantine it.
 
-    ``landed_at``: when its manifest landed (from the arrival event), where
-    time-to-data starts; default: when this run admits it.
+    The other parameters come from the arrival event: ``landed_at``, when the
+    manifest landed (where time-to-data starts; default: admission), and the
+    announced identity, which lets a late duplicate event whose delivery has
+    already left the inbox be recognised and skipped.
     """
     logger = get_run_logger()
-    ticket = admit_task(delivery_path, landed_at)
+    announced = (
+        Announced(mission, delivery_id, manifest_sha256)
+        if mission and delivery_id and manifest_sha256
+        else None
+    )
+    ticket = admit_task(delivery_path, landed_at, announced)
     _name_run(ticket.mission, ticket.delivery_id)
     if ticket.decision is Decision.SKIP:
         logger.info("%s: %s", ticket.label, ticket.reason)

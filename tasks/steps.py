@@ -26,7 +26,7 @@ from firstlight.services.promotion import PromotionSummary, promote_release
 from firstlight.services.quarantine import quarantine_delivery
 from firstlight.services.ticket import Ticket
 from firstlight.services.validation import validate
-from firstlight.services.verification import admit_delivery, verify_delivery
+from firstlight.services.verification import Announced, admit_delivery, verify_delivery
 
 
 def _same_run_same_content(context: TaskRunContext, parameters: dict[str, Any]) -> str:
@@ -35,10 +35,16 @@ def _same_run_same_content(context: TaskRunContext, parameters: dict[str, Any]) 
 
 
 @task(name="admit")
-def admit_task(delivery_path: str, landed_at: datetime | None = None) -> Ticket:
+def admit_task(
+    delivery_path: str, landed_at: datetime | None = None, announced: Announced | None = None
+) -> Ticket:
     # The flow run is the claimant: a retry of the same run resumes its claim.
     return admit_delivery(
-        context_for(), Path(delivery_path), claim_token=flow_run.id, landed_at=landed_at
+        context_for(),
+        Path(delivery_path),
+        claim_token=flow_run.id,
+        landed_at=landed_at,
+        announced=announced,
     )
 
 

@@ -248,6 +248,28 @@ def parse_manifest(data: bytes, source: str = MANIFEST_NAME) -> Manifest:
         raise ManifestError(format_validation_error(exc, source)) from exc
 
 
+UNKNOWN_MISSION = "_unknown"
+
+
+def raw_identity(data: bytes, fallback: str) -> tuple[str, str]:
+    """``(mission, delivery_id)`` from manifest bytes, parsed or not.
+
+    The one rule every arrival source and admission share, so an announcement
+    names the ledger line its run will write: the manifest's own fields when
+    they are non-empty strings (a valid manifest always has them), else
+    ``_unknown`` and ``fallback`` (the delivery folder's name).
+    """
+    try:
+        raw: Any = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raw = None
+    if isinstance(raw, dict):
+        mission, delivery_id = raw.get("mission"), raw.get("delivery_id")
+        if isinstance(mission, str) and isinstance(delivery_id, str) and mission and delivery_id:
+            return mission[:32], delivery_id[:160]
+    return UNKNOWN_MISSION, fallback[:160]
+
+
 def manifest_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -23,6 +23,8 @@ class Arrival:
 
     def payload(self) -> dict[str, str]:
         return {
+            "mission": self.mission,
+            "delivery_id": self.delivery_id,
             "location": self.location,
             "manifest_sha256": self.manifest_sha256,
             "source": self.source,

@@ -15,7 +15,6 @@ are private to their writer and symlinked folders are never followed.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import stat
@@ -34,13 +33,18 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-from firstlight.domain.manifest import MANIFEST_NAME, ManifestError, manifest_sha256, parse_manifest
+from firstlight.domain.manifest import (
+    MANIFEST_NAME,
+    ManifestError,
+    manifest_sha256,
+    parse_manifest,
+    raw_identity,
+)
 from firstlight.events.arrival import Arrival, ArrivalSink
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "inbox"
-UNKNOWN_MISSION = "_unknown"  # same value as services.verification.UNKNOWN_MISSION
 
 # Our own reads of a manifest open and close it; those events must not wake us again.
 _IGNORED_EVENTS = frozenset({EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE})
@@ -171,25 +175,6 @@ def read_manifest_bytes(path: Path) -> tuple[bytes, str | None]:
         return b"", f"cannot be read: {exc.strerror or exc}"
     finally:
         os.close(fd)
-
-
-def raw_identity(data: bytes, fallback: str) -> tuple[str, str]:
-    """``(mission, delivery_id)`` of a delivery from its manifest bytes, parsed or not.
-
-    The same rule as admission's (``services.verification._raw_identity``), so an
-    arrival names the ledger line its run will write: the manifest's own fields
-    when they are non-empty strings (a valid manifest always has them), else
-    ``_unknown`` and the folder name.
-    """
-    try:
-        raw = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raw = None
-    if isinstance(raw, dict):
-        mission, delivery_id = raw.get("mission"), raw.get("delivery_id")
-        if isinstance(mission, str) and isinstance(delivery_id, str) and mission and delivery_id:
-            return mission[:32], delivery_id[:160]
-    return UNKNOWN_MISSION, fallback[:160]
 
 
 def _subfolders(folder: Path) -> list[Path]:

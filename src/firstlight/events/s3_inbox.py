@@ -90,12 +90,12 @@ from firstlight.domain.manifest import (
     ManifestError,
     check_relative_path,
     parse_manifest,
+    raw_identity,
 )
 from firstlight.events.arrival import Arrival, ArrivalSink
 
 log = logging.getLogger(__name__)
 
-UNKNOWN_MISSION = "_unknown"
 HELD_KEY_PREFIX = "UNSAFE-KEY="
 S3_SUBDIR = "s3"
 # A manifest larger than this is not parsed (it is still downloaded and announced,
@@ -356,7 +356,8 @@ class S3Inbox:
         if manifest is not None:
             mission, delivery_id = manifest.mission, manifest.delivery_id
         else:
-            mission, delivery_id = _raw_identity(target / MANIFEST_NAME, delivery_prefix)
+            # The folder's name, as admission will see it (the same shared rule).
+            mission, delivery_id = raw_identity(_head(target / MANIFEST_NAME), target.name)
         self.sink.emit(
             Arrival(
                 mission=mission,
@@ -557,22 +558,6 @@ def _folder_name(delivery_prefix: str, bucket: str, sha256: str) -> str:
     return f"{base[:100] or 'delivery'}-{sha256[:12]}"
 
 
-def _raw_identity(manifest_path: Path, delivery_prefix: str) -> tuple[str, str]:
-    """Best-effort identity of a delivery whose manifest did not parse."""
-    fallback = _last_segment(delivery_prefix)[:160] or "delivery"
-    try:
-        if manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
-            return UNKNOWN_MISSION, fallback
-        data = json.loads(manifest_path.read_bytes())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return UNKNOWN_MISSION, fallback
-    if isinstance(data, dict):
-        mission, delivery_id = data.get("mission"), data.get("delivery_id")
-        if isinstance(mission, str) and isinstance(delivery_id, str) and mission and delivery_id:
-            return mission[:32], delivery_id[:160]
-    return UNKNOWN_MISSION, fallback
-
-
 def _move_into_inbox(staging: Path, target: Path) -> None:
     try:
         staging.rename(target)
@@ -600,3 +585,13 @@ def _write_atomically(path: Path, text: str) -> None:
         # On disk before the rename: a crash must leave the old cursor or the new, whole.
         os.fsync(tmp.fileno())
     Path(tmp.name).replace(path)
+
+
+def _head(manifest_path: Path) -> bytes:
+    """The manifest's bytes for identity, or none when unreadable or absurdly large."""
+    try:
+        if manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
+            return b""
+        return manifest_path.read_bytes()
+    except OSError:
+        return b""

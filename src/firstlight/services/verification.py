@@ -7,19 +7,26 @@ ledger. Verification checks the files against the manifest.
 
 from __future__ import annotations
 
-import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from firstlight.checks.verify import read_manifest, verify_files
 from firstlight.domain.findings import DeliveryRejected, Finding, Report
 from firstlight.domain.ledger import Decision, Stage
-from firstlight.domain.manifest import MANIFEST_NAME, ManifestError, manifest_sha256
+from firstlight.domain.manifest import MANIFEST_NAME, ManifestError, manifest_sha256, raw_identity
 from firstlight.services.context import Context
 from firstlight.services.ticket import Ticket
 
-UNKNOWN_MISSION = "_unknown"
+
+@dataclass(frozen=True)
+class Announced:
+    """What the arrival event said the delivery was (when it came from an event)."""
+
+    mission: str
+    delivery_id: str
+    manifest_sha256: str
 
 
 def admit_delivery(
@@ -27,13 +34,20 @@ def admit_delivery(
     delivery_dir: Path,
     claim_token: str | None = None,
     landed_at: datetime | None = None,
+    announced: Announced | None = None,
 ) -> Ticket:
     """Record the arrival in the ledger and decide whether it is new work.
 
     ``claim_token`` names the run doing the work (Prefect passes its flow run
     id, so a rerun of the same run resumes its claim); default: a fresh one.
+    An event that arrives after its delivery was released or quarantined (so
+    its folder has left the inbox) is recognised by ``announced`` and skipped.
     """
     delivery_dir = delivery_dir.resolve()
+    if announced is not None and not delivery_dir.is_dir():
+        echo = _echo_of_finished(ctx, delivery_dir, announced)
+        if echo is not None:
+            return echo
     problem: str | None = None
     try:
         manifest, sha = read_manifest(delivery_dir)
@@ -46,7 +60,7 @@ def admit_delivery(
         problem = str(exc)
         raw = _raw_bytes(delivery_dir / MANIFEST_NAME)
         sha = manifest_sha256(raw)
-        mission, delivery_id = _raw_identity(raw, delivery_dir.name)
+        mission, delivery_id = raw_identity(raw, delivery_dir.name)
         release_key = None
     admission = ctx.archive.ledger.admit(
         mission=mission,
@@ -68,6 +82,27 @@ def admit_delivery(
         decision=admission.decision,
         reason=admission.reason,
         manifest_problem=problem,
+    )
+
+
+def _echo_of_finished(ctx: Context, delivery_dir: Path, announced: Announced) -> Ticket | None:
+    entry = ctx.archive.ledger.find(
+        announced.mission, announced.delivery_id, announced.manifest_sha256
+    )
+    if entry is None:
+        return None  # never seen: admission proceeds and verification says what is wrong
+    reason = f"already {entry.state.value}; its folder has left the inbox; nothing to do"
+    ctx.archive.ledger.note_skipped(entry.delivery_pk, entry.attempts, reason)
+    return Ticket(
+        delivery_path=str(delivery_dir),
+        delivery_pk=entry.delivery_pk,
+        attempt=entry.attempts,
+        mission=entry.mission,
+        delivery_id=entry.delivery_id,
+        manifest_sha256=announced.manifest_sha256,
+        release_key=entry.release_key,
+        decision=Decision.SKIP,
+        reason=reason,
     )
 
 
@@ -103,16 +138,3 @@ def _raw_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except OSError:
         return b""
-
-
-def _raw_identity(raw: bytes, fallback: str) -> tuple[str, str]:
-    """Best-effort identity of a delivery whose manifest did not parse."""
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        data = None
-    if isinstance(data, dict):
-        mission, delivery_id = data.get("mission"), data.get("delivery_id")
-        if isinstance(mission, str) and isinstance(delivery_id, str) and mission and delivery_id:
-            return mission[:32], delivery_id[:160]
-    return UNKNOWN_MISSION, fallback[:160]

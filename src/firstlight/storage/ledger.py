@@ -128,6 +128,20 @@ class Ledger:
                 release_key=release_key,
             )
 
+    def note_skipped(self, delivery_pk: int, attempt: int, reason: str) -> None:
+        """Record an arrival that needs no work (e.g. an echo of a finished delivery)."""
+        now = now_utc()
+        with self._writer.begin() as conn:
+            self._record(
+                conn,
+                delivery_pk,
+                attempt,
+                Stage.ADMIT,
+                outcome="skipped",
+                started_at=now,
+                detail=reason,
+            )
+
     def _skip_reason(self, row: Row[Any], claim_token: str, now: datetime) -> str | None:
         if row.state == DeliveryState.RELEASED:
             return f"already released as {row.release_key}; nothing to do"

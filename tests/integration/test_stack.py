@@ -1,0 +1,245 @@
+"""The event-driven stack for real: a Prefect server on a free port, the deployments
+served, watchers on a folder and on an S3 bucket (moto over HTTP); deliveries dropped
+in, releases asserted through the ledger and the archive."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from firstlight.config import Settings
+from firstlight.domain.ledger import DeliveryState, LedgerEntry, Stage
+from firstlight.domain.manifest import now_utc
+from firstlight.events.arrival import Arrival
+from firstlight.events.prefect_sink import PrefectEventSink
+from firstlight.events.s3_inbox import configure_notifications
+from firstlight.query.cone import cone_search
+from firstlight.services.context import Context, context_for
+from firstlight.stack import Stack
+from tests.deliveries import generated
+from tests.s3 import _free_port, client
+
+pytestmark = pytest.mark.timeout(900)
+
+AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@dataclass
+class Running:
+    stack: Stack
+    settings: Settings
+    ctx: Context
+    bucket: str
+    s3: Any
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = httpx.request(method, f"{self.stack.api_url}{path}", timeout=10, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def runs_of(self, name: str) -> list[dict[str, Any]]:
+        return list(
+            self.api("POST", "/flow_runs/filter", json={"flow_runs": {"name": {"any_": [name]}}})
+        )
+
+    def settled(self, path: Path, timeout: float = 180) -> LedgerEntry:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            entry = self.ctx.archive.ledger.latest_at(str(path.resolve()))
+            if entry is not None and entry.state.terminal:
+                return entry
+            time.sleep(0.5)
+        raise AssertionError(f"{path.name} not released or quarantined within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterator[Running]:
+    saved = {k: os.environ.get(k) for k in AWS}
+    os.environ.update(AWS)
+    s3, sqs = client("s3", s3_endpoint), client("sqs", s3_endpoint)
+    bucket = f"inbox-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket)
+    queue_url = configure_notifications(s3, sqs, bucket, f"{bucket}-events")
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("stack") / "var",
+        s3_bucket=bucket,
+        s3_endpoint_url=s3_endpoint,
+        s3_queue_url=queue_url,
+        watch_poll_seconds=0.2,
+        inbox_settle_seconds=5,
+        embargo_interval_seconds=10,
+        reconcile_interval_seconds=10,
+    )
+    stack = Stack(settings, port=_free_port())
+    stack.start()
+    try:
+        yield Running(stack, settings, context_for(settings), bucket, s3)
+    finally:
+        stack.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _deliver(running: Running, version: str, **kwargs: Any) -> Path:
+    return generated(running.settings.inbox_dir, version=version, rows=400, **kwargs)
+
+
+def test_delivery_dropped_in_the_inbox_is_released(running: Running) -> None:
+    path = _deliver(running, "1")
+
+    entry = running.settled(path)
+
+    assert entry.state is DeliveryState.RELEASED, entry.reason
+    runs = running.runs_of("demo/demo-v1")  # named after the delivery, once admitted
+    assert runs and all("mission:demo" in r["tags"] for r in runs)
+    assert [r["state_name"] for r in runs if r["state_name"] != "Skipped"] in (
+        ["Completed"],
+        ["Running"],  # the run is still writing its artifact
+    )
+    assert entry.finished_at is not None and entry.finished_at > entry.arrived_at
+    cone = cone_search(running.ctx.archive, mission="demo", ra=150, dec=2, radius=2, limit=10**4)
+    assert (cone.release_key, len(cone.rows)) == ("demo_dr1_v1", 400)
+
+
+def test_delivery_uploaded_to_the_s3_inbox_is_released(running: Running, tmp_path: Path) -> None:
+    local = generated(tmp_path, version="2", rows=300)
+    prefix = "incoming/demo v2+/"  # keys arrive URL-encoded in the notifications
+    files = sorted(p for p in local.rglob("*") if p.is_file() and p.name != "manifest.json")
+    for path in [*files, local / "manifest.json"]:  # manifest last, as producers do
+        running.s3.upload_file(
+            str(path), running.bucket, prefix + path.relative_to(local).as_posix()
+        )
+
+    deadline = time.monotonic() + 180
+    entry = None
+    while time.monotonic() < deadline and entry is None:
+        entry = next(
+            (
+                e
+                for e in running.ctx.archive.ledger.entries("demo")
+                if e.delivery_id == "demo-v2" and e.state.terminal
+            ),
+            None,
+        )
+        time.sleep(0.5)
+
+    assert entry is not None and entry.state is DeliveryState.RELEASED, entry
+    current = [
+        r.release_key for r in running.ctx.archive.releases.list_releases("demo") if r.current
+    ]
+    assert current == ["demo_dr1_v2"]
+
+
+def test_a_burst_of_twenty_copies_makes_one_release(running: Running) -> None:
+    path = _deliver(running, "3")
+    first = running.settled(path)
+    sink = PrefectEventSink(running.stack.api_url)
+    arrival = Arrival("demo", "demo-v3", str(path.resolve()), first.manifest_sha256 or "", "test")
+
+    for _ in range(20):
+        sink.emit(arrival)
+
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        runs = running.runs_of("demo/demo-v3")
+        done = [r for r in runs if r["state_type"] in {"COMPLETED", "FAILED", "CRASHED"}]
+        if len(done) >= 21:
+            break
+        time.sleep(1)
+    runs = running.runs_of("demo/demo-v3")
+    assert len(runs) >= 21
+    assert sorted({r["state_name"] for r in runs}) == ["Completed", "Skipped"]
+    assert sum(r["state_name"] == "Skipped" for r in runs) >= 20
+    entry = running.ctx.archive.ledger.latest_at(str(path.resolve()))
+    assert entry is not None and entry.state is DeliveryState.RELEASED and entry.attempts == 1
+    assert [r.release_key for r in running.ctx.archive.releases.list_releases("demo")].count(
+        "demo_dr1_v3"
+    ) == 1
+
+
+def test_delivery_landing_while_the_watcher_is_down_is_reconciled(running: Running) -> None:
+    running.stack.stop_watchers()
+    try:
+        path = _deliver(running, "4")
+        entry = running.settled(path)  # reconcile-inbox runs every 10 s
+    finally:
+        running.stack.start_watchers()
+
+    assert entry.state is DeliveryState.RELEASED
+    reconciled = [r for r in running.runs_of("demo/demo-v4") if "reconciled" in r["tags"]]
+    assert reconciled, "released by some other path than reconcile-inbox"
+
+
+def test_embargoed_products_become_public_on_schedule(running: Running) -> None:
+    path = _deliver(running, "5", embargo_until=now_utc() + timedelta(days=365))
+    assert running.settled(path).state is DeliveryState.RELEASED
+    spectra = running.settings.public_dir / "demo" / "dr1" / "5" / "spectra"
+    assert not any(spectra.glob("*.fits")), "embargoed files reached the public store"
+
+    # Time travel instead of waiting a year: the release date is now in the past.
+    passed = now_utc() - timedelta(seconds=1)
+    with sqlite3.connect(running.settings.data_dir / "archive.db") as db:
+        db.execute(
+            "UPDATE products SET release_date = ? WHERE release_key = 'demo_dr1_v5' "
+            "AND release_date IS NOT NULL",
+            (passed.replace(tzinfo=None).isoformat(sep=" "),),
+        )
+    started = time.monotonic()
+    interval = running.settings.embargo_interval_seconds
+    while time.monotonic() - started < interval + 60 and not any(spectra.glob("*.fits")):
+        time.sleep(0.5)
+
+    assert any(spectra.glob("*.fits")), "not public after its release date"
+    # At most one schedule interval late, plus a flow run's start on a busy machine.
+    assert time.monotonic() - started <= interval + 60
+    assert not any((running.settings.embargo_dir / "demo" / "dr1" / "5").rglob("*.fits"))
+
+
+def test_rerun_after_an_ingest_failure_resumes_without_verifying_again(running: Running) -> None:
+    # Stand-in for a database fault at ingest: a table in the way of the new release's.
+    db = sqlite3.connect(running.settings.data_dir / "archive.db")
+    db.execute('CREATE TABLE "cat_demo_dr1_v6__sources" (x INTEGER)')
+    db.commit()
+    path = _deliver(running, "6")
+
+    deadline = time.monotonic() + 180
+    failed: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not failed:
+        failed = [r for r in running.runs_of("demo/demo-v6") if r["state_type"] == "FAILED"]
+        time.sleep(0.5)
+    assert failed, "the run did not fail at ingest"
+    entry = running.ctx.archive.ledger.latest_at(str(path.resolve()))
+    assert entry is not None and entry.state is DeliveryState.PROCESSING
+
+    db.execute('DROP TABLE "cat_demo_dr1_v6__sources"')
+    db.commit()
+    db.close()
+    # What "Retry" in the Prefect UI does: the same flow run, scheduled again.
+    running.api(
+        "POST",
+        f"/flow_runs/{failed[0]['id']}/set_state",
+        json={"state": {"type": "SCHEDULED", "name": "AwaitingRetry"}, "force": True},
+    )
+    entry = running.settled(path)
+
+    assert entry.state is DeliveryState.RELEASED and entry.attempts == 1
+    stages = [(s.stage, s.outcome) for s in running.ctx.archive.ledger.stages(entry.delivery_pk)]
+    assert stages.count((Stage.VERIFY, "ok")) == 1 and stages.count((Stage.VALIDATE, "ok")) == 1
+    assert (Stage.INGEST, "failed") in stages and (Stage.INGEST, "ok") in stages
