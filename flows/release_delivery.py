@@ -28,6 +28,7 @@ from tasks.steps import (
     ingest_task,
     promote_task,
     quarantine_task,
+    settle_duplicate_task,
     validate_task,
     verify_task,
 )
@@ -85,6 +86,7 @@ def release_delivery(
     _name_run(ticket.mission, ticket.delivery_id)
     if ticket.decision is Decision.SKIP:
         logger.info("%s: %s", ticket.label, ticket.reason)
+        settle_duplicate_task(ticket)
         outcome = ReleaseOutcome(
             "skipped",
             ticket.mission,

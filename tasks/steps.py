@@ -20,6 +20,7 @@ from prefect.runtime import flow_run
 
 from firstlight.domain.findings import Report
 from firstlight.services.context import context_for
+from firstlight.services.inbox import settle_duplicate
 from firstlight.services.indexing import index_release
 from firstlight.services.ingest import IngestSummary, ingest
 from firstlight.services.promotion import PromotionSummary, promote_release
@@ -46,6 +47,11 @@ def admit_task(
         landed_at=landed_at,
         announced=announced,
     )
+
+
+@task(name="settle-duplicate")
+def settle_duplicate_task(ticket: Ticket) -> bool:
+    return settle_duplicate(context_for(), ticket)
 
 
 @task(name="verify", cache_key_fn=_same_run_same_content, persist_result=True)

@@ -100,7 +100,7 @@ class Stack:
         for thread in self._threads:
             thread.join(timeout=10)
         if self._procs:
-            self._drain(timeout=30)
+            self._drain(timeout=15)
         for proc in reversed(self._procs.values()):  # the runner before the server it talks to
             _terminate(proc)
         for fh in self._logs:
@@ -172,10 +172,11 @@ class Stack:
                 "type": "run-deployment",
                 "source": "selected",
                 "deployment_id": report_deployment_id,
+                # From the state-change event itself: it names the run and carries the state.
                 "parameters": {
-                    "flow_run_id": "{{ flow_run.id }}",
-                    "flow_run_name": "{{ flow_run.name }}",
-                    "message": "{{ flow_run.state.message }}",
+                    "flow_run_id": "{{ event.resource.id }}",
+                    "flow_run_name": "{{ event.resource.name }}",
+                    "message": "{{ event.payload.validated_state.message }}",
                 },
             }
         ]
@@ -213,7 +214,8 @@ class Stack:
             "type": "call-webhook",
             "block_document_id": str(block_id),
             "payload": (
-                '{"flow_run": "{{ flow_run.name }}", "message": "{{ flow_run.state.message }}"}'
+                '{"flow_run": "{{ event.resource.name }}", '
+                '"message": {{ event.payload.validated_state.message | tojson }}}'
             ),
         }
 

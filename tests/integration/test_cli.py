@@ -130,3 +130,24 @@ def test_rollback_switches_back_and_says_when_it_cannot(ctx: Context, settings: 
 
     code, output = _run("rollback", "demo")
     assert code == 1 and "demo_dr1_v1 is the only promoted release" in output
+
+
+def test_stats_gives_time_to_data_per_delivery_and_stage(ctx: Context, settings: Settings) -> None:
+    release(ctx, generated(settings.data_dir / "producer", version="1", rows=300))
+    release(ctx, generated(settings.data_dir / "producer", version="2", rows=300))
+
+    code, output = _run("stats", "--json")
+
+    assert code == 0
+    stats = json.loads(output)
+    assert stats["deliveries"] == 2 and stats["by_state"] == {"released": 2}
+    assert 0 < stats["time_to_data_p50"] <= stats["time_to_data_p90"]
+    for delivery in stats["per_delivery"]:
+        assert set(delivery["stage_seconds"]) == {
+            "verify",
+            "validate",
+            "ingest",
+            "index",
+            "promote",
+        }
+        assert delivery["time_to_data_seconds"] >= sum(delivery["stage_seconds"].values()) * 0.99

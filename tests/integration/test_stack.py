@@ -5,6 +5,7 @@ in, releases asserted through the ledger and the archive."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import time
 import uuid
@@ -26,7 +27,7 @@ from firstlight.events.s3_inbox import configure_notifications
 from firstlight.query.cone import cone_search
 from firstlight.services.context import Context, context_for
 from firstlight.stack import Stack
-from tests.deliveries import generated
+from tests.deliveries import duplicate_source_ids, generated
 from tests.s3 import _free_port, client
 
 pytestmark = pytest.mark.timeout(900)
@@ -243,3 +244,42 @@ def test_rerun_after_an_ingest_failure_resumes_without_verifying_again(running: 
     stages = [(s.stage, s.outcome) for s in running.ctx.archive.ledger.stages(entry.delivery_pk)]
     assert stages.count((Stage.VERIFY, "ok")) == 1 and stages.count((Stage.VALIDATE, "ok")) == 1
     assert (Stage.INGEST, "failed") in stages and (Stage.INGEST, "ok") in stages
+
+
+def test_redrop_after_release_is_skipped_and_leaves_the_inbox(running: Running) -> None:
+    path = _deliver(running, "1")  # the same bytes as the first test's, released there
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and path.exists():
+        time.sleep(0.5)
+
+    assert not path.exists(), "a re-drop of a released delivery stayed in the inbox"
+    runs = running.runs_of("demo/demo-v1")
+    assert [r["state_name"] for r in runs].count("Completed") == 1
+    entry = running.ctx.archive.ledger.latest_at(str(path.resolve()))
+    assert entry is not None and entry.state is DeliveryState.RELEASED and entry.attempts == 1
+
+
+def test_failed_runs_are_reported_by_the_automation(running: Running, tmp_path: Path) -> None:
+    staged = generated(tmp_path, version="7", rows=300)
+    duplicate_source_ids(staged)
+    path = running.settings.inbox_dir / staged.name
+    shutil.move(staged, path)  # lands whole: one rename
+
+    assert running.settled(path).state is DeliveryState.QUARANTINED
+    deadline = time.monotonic() + 120
+    reports: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not reports:
+        reports = [
+            r
+            for r in running.api(
+                "POST",
+                "/flow_runs/filter",
+                json={"deployments": {"name": {"any_": ["report-failure"]}}},
+            )
+            if r["parameters"].get("flow_run_name") == "demo/demo-v7"
+            and r["state_type"] == "COMPLETED"
+        ]
+        time.sleep(1)
+    assert reports, "no report-failure run for the failed release run"
+    assert "table.key_unique" in reports[0]["parameters"]["message"]
