@@ -296,6 +296,44 @@ def up(
 
 
 @app.command()
+def watch() -> None:
+    """Only the arrival watchers (inbox, and S3 if configured), announcing to PREFECT_API_URL.
+
+    For machines whose deployments run on a work pool (deployments/prefect.yaml).
+    """
+    api_url = _required_api_url()
+    from firstlight.events.prefect_sink import PrefectEventSink
+    from firstlight.events.watchers import Watchers
+
+    settings = Settings()
+    watchers = Watchers(settings, PrefectEventSink(api_url))
+    watchers.start()
+    out.print(f"watching {settings.inbox_dir.resolve()}; announcing to {api_url}")
+    try:
+        _wait_for_signal()
+    finally:
+        watchers.stop()
+
+
+@app.command()
+def automations() -> None:
+    """Create (or replace) the failed-runs automation on the server at PREFECT_API_URL."""
+    api_url = _required_api_url()
+    from flows.automations import ensure_failure_automation
+
+    automation_id = ensure_failure_automation(api_url, Settings().failure_webhook_url)
+    out.print(f"automation firstlight-failed-runs: {automation_id}")
+
+
+def _required_api_url() -> str:
+    api_url = os.environ.get("PREFECT_API_URL")
+    if not api_url:
+        err.print("[red]PREFECT_API_URL is not set: which Prefect server?[/red]")
+        raise typer.Exit(2)
+    return api_url.rstrip("/")
+
+
+@app.command()
 def stats(
     mission: Annotated[str | None, typer.Option(help="Only this mission.")] = None,
     as_json: JsonOption = False,

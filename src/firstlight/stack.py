@@ -14,24 +14,22 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import httpx
 
 from firstlight.config import Settings
-from firstlight.events.local_inbox import InboxWatcher
 from firstlight.events.prefect_sink import PrefectEventSink
+from firstlight.events.watchers import Watchers
+from flows.automations import REPORT_DEPLOYMENT, ensure_failure_automation
 
 log = logging.getLogger(__name__)
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 RELEASE_DEPLOYMENT = "release-delivery/release-delivery"
-REPORT_DEPLOYMENT = "report-failure/report-failure"
-FAILED_RUNS_AUTOMATION = "firstlight-failed-runs"
 
 
 @dataclass(frozen=True)
@@ -59,9 +57,7 @@ class Stack:
         self.env = prefect_environment(settings, self.api_url)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[IO[bytes]] = []
-        self._watcher: InboxWatcher | None = None
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self.watchers = Watchers(settings, PrefectEventSink(self.api_url))
 
     def start(self) -> StackUrls:
         self.settings.ensure_dirs()
@@ -73,32 +69,18 @@ class Stack:
         )
         self._wait_healthy(timeout=120)
         self._spawn("deployments", [sys.executable, "-m", "flows.serve"])
-        report_id = self._wait_for_deployment(REPORT_DEPLOYMENT, timeout=120)
+        self._wait_for_deployment(REPORT_DEPLOYMENT, timeout=120)
         self._wait_for_deployment(RELEASE_DEPLOYMENT, timeout=30)
-        self._create_failure_automation(report_id)
-        self._start_watchers()
+        ensure_failure_automation(self.api_url, self.settings.failure_webhook_url)
+        self.watchers.start()
         return StackUrls(
             prefect_ui=f"http://127.0.0.1:{self.port}",
             prefect_api=self.api_url,
             inbox=self.settings.inbox_dir.resolve(),
         )
 
-    def stop_watchers(self) -> None:
-        """Stop announcing arrivals (reconcile-inbox still finds what lands meanwhile)."""
-        if self._watcher is not None:
-            self._watcher.stop()
-            self._watcher = None
-
-    def start_watchers(self) -> None:
-        if self._watcher is None:
-            self._watcher = self._inbox_watcher()
-            self._watcher.start()
-
     def stop(self) -> None:
-        self._stop.set()
-        self.stop_watchers()
-        for thread in self._threads:
-            thread.join(timeout=10)
+        self.watchers.stop()
         if self._procs:
             self._drain(timeout=15)
         for proc in reversed(self._procs.values()):  # the runner before the server it talks to
@@ -164,84 +146,6 @@ class Stack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _children(runner.pid):
             time.sleep(0.2)
-
-    def _create_failure_automation(self, report_deployment_id: str) -> None:
-        """Failed firstlight runs start report-failure (and call the webhook, if set)."""
-        actions: list[dict[str, Any]] = [
-            {
-                "type": "run-deployment",
-                "source": "selected",
-                "deployment_id": report_deployment_id,
-                # From the state-change event itself: it names the run and carries the state.
-                "parameters": {
-                    "flow_run_id": "{{ event.resource.id }}",
-                    "flow_run_name": "{{ event.resource.name }}",
-                    "message": "{{ event.payload.validated_state.message }}",
-                },
-            }
-        ]
-        if self.settings.failure_webhook_url:
-            actions.append(self._webhook_action(self.settings.failure_webhook_url))
-        automation = {
-            "name": FAILED_RUNS_AUTOMATION,
-            "description": "Report every failed firstlight flow run.",
-            "enabled": True,
-            "trigger": {
-                "type": "event",
-                "posture": "Reactive",
-                "expect": ["prefect.flow-run.Failed"],
-                "match": {"prefect.resource.id": "prefect.flow-run.*"},
-                "match_related": {"prefect.resource.id": "prefect.tag.firstlight"},
-                "threshold": 1,
-                "within": 0,
-            },
-            "actions": actions,
-        }
-        existing = httpx.get(
-            f"{self.api_url}/automations/related-to/prefect.deployment.{report_deployment_id}",
-            timeout=5,
-        )
-        for old in existing.json() if existing.status_code == 200 else []:
-            if old.get("name") == FAILED_RUNS_AUTOMATION:
-                httpx.delete(f"{self.api_url}/automations/{old['id']}", timeout=5)
-        httpx.post(f"{self.api_url}/automations/", json=automation, timeout=10).raise_for_status()
-
-    def _webhook_action(self, url: str) -> dict[str, Any]:
-        from prefect.blocks.webhook import Webhook
-
-        block_id = Webhook(url=url, method="POST").save("firstlight-failures", overwrite=True)
-        return {
-            "type": "call-webhook",
-            "block_document_id": str(block_id),
-            "payload": (
-                '{"flow_run": "{{ event.resource.name }}", '
-                '"message": {{ event.payload.validated_state.message | tojson }}}'
-            ),
-        }
-
-    def _inbox_watcher(self) -> InboxWatcher:
-        return InboxWatcher(
-            self.settings.inbox_dir,
-            PrefectEventSink(self.api_url),
-            settle_seconds=self.settings.inbox_settle_seconds,
-            poll_seconds=self.settings.watch_poll_seconds,
-        )
-
-    def _start_watchers(self) -> None:
-        self.start_watchers()
-        sink = PrefectEventSink(self.api_url)
-        if self.settings.s3_bucket:
-            from firstlight.events.s3_inbox import S3Inbox
-
-            s3 = S3Inbox.from_settings(self.settings, sink)
-            thread = threading.Thread(
-                target=s3.run,
-                args=(self._stop, self.settings.watch_poll_seconds),
-                name="s3-inbox",
-                daemon=True,
-            )
-            thread.start()
-            self._threads.append(thread)
 
 
 def _children(pid: int) -> list[int]:

@@ -176,12 +176,12 @@ def test_a_burst_of_twenty_copies_makes_one_release(running: Running) -> None:
 
 
 def test_delivery_landing_while_the_watcher_is_down_is_reconciled(running: Running) -> None:
-    running.stack.stop_watchers()
+    running.stack.watchers.stop_inbox()
     try:
         path = _deliver(running, "4")
         entry = running.settled(path)  # reconcile-inbox runs every 10 s
     finally:
-        running.stack.start_watchers()
+        running.stack.watchers.start_inbox()
 
     assert entry.state is DeliveryState.RELEASED
     reconciled = [r for r in running.runs_of("demo/demo-v4") if "reconciled" in r["tags"]]

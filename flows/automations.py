@@ -1,0 +1,79 @@
+"""The automation that reports failed firstlight runs, created through the API.
+
+`firstlight up` calls ``ensure_failure_automation``; with a work pool set up
+from deployments/prefect.yaml, `firstlight automations` does it once. The
+parameters are read from the state-change event itself (its resource names
+the run, its payload carries the validated state).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+FAILED_RUNS_AUTOMATION = "firstlight-failed-runs"
+REPORT_DEPLOYMENT = "report-failure/report-failure"
+
+
+def ensure_failure_automation(api_url: str, webhook_url: str | None = None) -> str:
+    """(Re)create the automation; failed runs tagged firstlight start report-failure.
+
+    Returns the automation's id. Requires the report-failure deployment.
+    """
+    deployment = httpx.get(f"{api_url}/deployments/name/{REPORT_DEPLOYMENT}", timeout=10)
+    deployment.raise_for_status()
+    report_id = deployment.json()["id"]
+    actions: list[dict[str, Any]] = [
+        {
+            "type": "run-deployment",
+            "source": "selected",
+            "deployment_id": report_id,
+            "parameters": {
+                "flow_run_id": "{{ event.resource.id }}",
+                "flow_run_name": "{{ event.resource.name }}",
+                "message": "{{ event.payload.validated_state.message }}",
+            },
+        }
+    ]
+    if webhook_url:
+        actions.append(_webhook_action(webhook_url))
+    automation = {
+        "name": FAILED_RUNS_AUTOMATION,
+        "description": "Report every failed firstlight flow run.",
+        "enabled": True,
+        "trigger": {
+            "type": "event",
+            "posture": "Reactive",
+            "expect": ["prefect.flow-run.Failed"],
+            "match": {"prefect.resource.id": "prefect.flow-run.*"},
+            "match_related": {"prefect.resource.id": "prefect.tag.firstlight"},
+            "threshold": 1,
+            "within": 0,
+        },
+        "actions": actions,
+    }
+    existing = httpx.get(
+        f"{api_url}/automations/related-to/prefect.deployment.{report_id}", timeout=10
+    )
+    for old in existing.json() if existing.status_code == 200 else []:
+        if old.get("name") == FAILED_RUNS_AUTOMATION:
+            httpx.delete(f"{api_url}/automations/{old['id']}", timeout=10).raise_for_status()
+    created = httpx.post(f"{api_url}/automations/", json=automation, timeout=10)
+    created.raise_for_status()
+    return str(created.json()["id"])
+
+
+def _webhook_action(url: str) -> dict[str, Any]:
+    # Saved through the client: this process's PREFECT_API_URL must name the same server.
+    from prefect.blocks.webhook import Webhook
+
+    block_id = Webhook(url=url, method="POST").save("firstlight-failures", overwrite=True)
+    return {
+        "type": "call-webhook",
+        "block_document_id": str(block_id),
+        "payload": (
+            '{"flow_run": "{{ event.resource.name }}", '
+            '"message": {{ event.payload.validated_state.message | tojson }}}'
+        ),
+    }
