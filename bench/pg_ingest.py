@@ -213,14 +213,9 @@ def run_to_sql(url: str, path: Path) -> dict[str, float]:
 
 def run_release(url: str, data_dir: Path, delivery: Path, second: Path) -> dict[str, Any]:
     """The library steps on the catalogue's delivery, then on a small second release."""
+    from bench.steps import release_timed
     from firstlight.config import Settings
-    from firstlight.domain.ledger import Stage
     from firstlight.services.context import close_contexts, context_for
-    from firstlight.services.indexing import index_release
-    from firstlight.services.ingest import ingest
-    from firstlight.services.promotion import promote_release
-    from firstlight.services.validation import validate
-    from firstlight.services.verification import admit_delivery, verify_delivery
 
     ctx = context_for(Settings(data_dir=data_dir, database_url=url))
     store = ctx.archive.releases
@@ -237,25 +232,9 @@ def run_release(url: str, data_dir: Path, delivery: Path, second: Path) -> dict[
     # The switch, timed where promote_release makes it (an instance attribute, this process only).
     store.promote = timed_promote  # type: ignore[method-assign]
 
-    def release(folder: Path) -> dict[str, float]:
-        started = time.perf_counter()
-        ticket = admit_delivery(ctx, folder)
-        verify_delivery(ctx, ticket)
-        validate(ctx, ticket)
-        ingest(ctx, ticket)
-        index_release(ctx, ticket)
-        promote_release(ctx, ticket)
-        total = time.perf_counter() - started
-        stages = {
-            s.stage.value: s.seconds
-            for s in ctx.archive.ledger.stages(ticket.delivery_pk)
-            if s.stage is not Stage.ADMIT
-        }
-        return {"total": total, **stages}
-
-    first = release(delivery)
+    first = release_timed(ctx, delivery)
     peak = peak_rss_mib()
-    replacement = release(second)
+    replacement = release_timed(ctx, second)
     close_contexts()
     return {
         "first": first,

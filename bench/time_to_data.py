@@ -28,16 +28,11 @@ from typing import Any
 from astropy.table import Table
 
 from bench.child import in_child, peak_rss_mib
+from bench.steps import release_timed
 from firstlight.config import Settings
-from firstlight.domain.ledger import Stage
 from firstlight.formats.digest import sha256_file
 from firstlight.services.context import close_contexts, context_for
-from firstlight.services.indexing import index_release
-from firstlight.services.ingest import ingest
-from firstlight.services.promotion import promote_release
 from firstlight.services.synth import synthesize_delivery
-from firstlight.services.validation import validate
-from firstlight.services.verification import admit_delivery, verify_delivery
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "time_to_data.json"
@@ -45,21 +40,9 @@ RESULTS = ROOT / "bench" / "results" / "time_to_data.json"
 
 def run_firstlight(data_dir: Path, delivery: Path) -> dict[str, float]:
     ctx = context_for(Settings(data_dir=data_dir))
-    started = time.perf_counter()
-    ticket = admit_delivery(ctx, delivery)
-    verify_delivery(ctx, ticket)
-    validate(ctx, ticket)
-    ingest(ctx, ticket)
-    index_release(ctx, ticket)
-    promote_release(ctx, ticket)
-    total = time.perf_counter() - started
-    stages = {
-        s.stage.value: s.seconds
-        for s in ctx.archive.ledger.stages(ticket.delivery_pk)
-        if s.stage is not Stage.ADMIT
-    }
+    timings = release_timed(ctx, delivery)
     close_contexts()
-    return {"total": total, **stages, "peak_rss_mib": peak_rss_mib()}
+    return {**timings, "peak_rss_mib": peak_rss_mib()}
 
 
 def run_naive(work: Path, delivery: Path) -> dict[str, float]:
