@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 
@@ -21,6 +22,11 @@ from flows.release_embargoed import release_embargoed
 from flows.report_failure import report_failure
 
 TAGS = ["firstlight"]
+
+
+def one_at_a_time() -> ConcurrencyLimitConfig:
+    """Scheduled housekeeping never piles up: a run due while one is going is cancelled."""
+    return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
 
 
 def arrival_trigger() -> DeploymentEventTrigger:
@@ -47,11 +53,13 @@ def runner_deployments(settings: Settings) -> list[RunnerDeployment]:
         release_embargoed.to_deployment(
             name="release-embargoed",
             interval=timedelta(seconds=settings.embargo_interval_seconds),
+            concurrency_limit=one_at_a_time(),
             tags=TAGS,
         ),
         reconcile_inbox.to_deployment(
             name="reconcile-inbox",
             interval=timedelta(seconds=settings.reconcile_interval_seconds),
+            concurrency_limit=one_at_a_time(),
             tags=TAGS,
         ),
         rebuild_indexes.to_deployment(name="rebuild-indexes", tags=TAGS),

@@ -82,8 +82,8 @@ def running(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Itera
         s3_queue_url=queue_url,
         watch_poll_seconds=0.2,
         inbox_settle_seconds=5,
-        embargo_interval_seconds=10,
-        reconcile_interval_seconds=10,
+        embargo_interval_seconds=15,
+        reconcile_interval_seconds=15,
     )
     stack = Stack(settings, port=_free_port())
     stack.start()
@@ -179,7 +179,7 @@ def test_delivery_landing_while_the_watcher_is_down_is_reconciled(running: Runni
     running.stack.watchers.stop_inbox()
     try:
         path = _deliver(running, "4")
-        entry = running.settled(path)  # reconcile-inbox runs every 10 s
+        entry = running.settled(path)  # reconcile-inbox runs every 15 s
     finally:
         running.stack.watchers.start_inbox()
 

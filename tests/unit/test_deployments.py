@@ -39,3 +39,9 @@ def test_same_deployments_flows_triggers_and_schedules() -> None:
         yaml_intervals = [s["interval"] for s in yml.get("schedules", [])]
         runner_intervals = [s.schedule.interval.total_seconds() for s in runner.schedules or []]
         assert yaml_intervals == runner_intervals, name
+        limit = runner.concurrency_options and runner.concurrency_limit
+        yaml_limit = yml.get("concurrency_limit")
+        assert (yaml_limit["limit"] if yaml_limit else None) == limit, name
+        if yaml_limit:
+            assert runner.concurrency_options is not None
+            assert yaml_limit["collision_strategy"] == runner.concurrency_options.collision_strategy
