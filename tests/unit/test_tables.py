@@ -12,14 +12,9 @@ import pytest
 from astropy.io import fits
 
 from firstlight.domain.manifest import Column, DataType, FileFormat, TableDefinition
+from firstlight.formats.columns import Chunk, datatype_of, numpy_dtype_of
 from firstlight.formats.detect import FormatError
-from firstlight.formats.tables import (
-    Chunk,
-    datatype_of,
-    numpy_dtype_of,
-    open_table,
-    table_definition_from_file,
-)
+from firstlight.formats.tables import open_table, table_definition_from_file
 
 
 def concat(chunks: list[Chunk], name: str) -> np.ma.MaskedArray[Any, Any]:

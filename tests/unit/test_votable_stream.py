@@ -13,8 +13,9 @@ import pytest
 from astropy.io import votable
 
 from firstlight.domain.manifest import DataType, FileFormat
+from firstlight.formats.columns import Chunk
 from firstlight.formats.detect import FormatError
-from firstlight.formats.tables import Chunk, open_table
+from firstlight.formats.tables import open_table
 
 MIXED = """<?xml version="1.0" encoding="UTF-8"?>
 <VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">

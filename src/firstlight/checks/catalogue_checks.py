@@ -29,7 +29,8 @@ from numpy.typing import NDArray
 from firstlight.checks.fits_checks import BROKEN_FITS_ERRORS
 from firstlight.domain.findings import Finding, Severity
 from firstlight.domain.manifest import Column, DataType, FileFormat, TableDefinition
-from firstlight.formats.tables import Chunk, TableReader, open_table
+from firstlight.formats.columns import Chunk
+from firstlight.formats.tables import TableReader, open_table
 
 SAMPLE_ROWS = 10
 

@@ -1,0 +1,171 @@
+"""The FITS binary-table reader.
+
+Belongs here: ``FitsTableReader`` (the first binary table of a FITS file,
+read chunk by chunk through a memory map of its own) and what it needs from
+the header: columns' types, units, UCDs and descriptions from TTYPE/TUNIT/
+TUCD/TCOMM cards, nulls from NaN, TNULLn and undefined logicals, and the
+refusal of array and variable-length columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from numpy.typing import NDArray
+
+from firstlight.domain.manifest import Column, DataType
+from firstlight.formats.columns import (
+    Chunk,
+    canonical,
+    check_chunk_rows,
+    datatype_of,
+    describe_column,
+    masked,
+)
+from firstlight.formats.detect import FormatError
+
+# Comments that astropy and cfitsio write on EXTNAME by themselves: no description.
+_BOILERPLATE_COMMENTS = {"extension name", "name of this binary table extension"}
+
+
+class FitsTableReader:
+    """The first binary table of a FITS file, read through a memory map."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._index, self._header, self._types = _inspect_fits_table(path)
+
+    def columns(self) -> list[Column]:
+        head = self._header
+        return [
+            describe_column(
+                self.path,
+                name,
+                datatype,
+                unit=_card(head, f"TUNIT{i}"),
+                ucd=_card(head, f"TUCD{i}"),
+                description=_card(head, f"TCOMM{i}"),
+            )
+            for i, (name, datatype) in enumerate(self._types, start=1)
+        ]
+
+    def num_rows(self) -> int:
+        return int(self._header.get("NAXIS2", 0))
+
+    def description(self) -> str | None:
+        """The EXTNAME card's comment, else the EXTNAME itself."""
+        if "EXTNAME" not in self._header:
+            return None
+        comment = self._header.comments["EXTNAME"].strip()
+        if comment.lower() in _BOILERPLATE_COMMENTS:
+            comment = ""
+        return comment or str(self._header["EXTNAME"]).strip() or None
+
+    def iter_chunks(self, chunk_rows: int) -> Iterator[Chunk]:
+        check_chunk_rows(chunk_rows)
+        total = self.num_rows()
+        for start in range(0, total, chunk_rows):
+            yield self._read(start, min(start + chunk_rows, total))
+
+    def _read(self, start: int, stop: int) -> Chunk:
+        """Rows ``start`` to ``stop`` through a memory map of their own.
+
+        The pages a mapping has touched stay resident (and counted in the
+        process's memory) as long as it lives, so one mapping for the whole
+        read would grow with the file: each chunk maps the file anew and
+        unmaps it before the chunk (copies, never views) is returned.
+        """
+        with _open_fits(self.path) as hdul:
+            data = hdul[self._index].data
+            # The raw records (big-endian, unscaled) hold what TNULLn and 'L' nulls mean.
+            raw = data.view(np.ndarray)
+            try:
+                return self._chunk(data[start:stop], raw[start:stop])
+            finally:
+                # Drop the views so closing the file can unmap it.
+                del data, raw
+
+    def _chunk(self, records: Any, raw: NDArray[Any]) -> Chunk:
+        chunk: Chunk = {}
+        for i, (name, datatype) in enumerate(self._types):
+            try:
+                values = canonical(np.asarray(records.field(i)), datatype)
+            except (FormatError, UnicodeDecodeError) as exc:
+                raise FormatError(f"{self.path.name}: column {name!r}: {exc}") from exc
+            stored = raw[(raw.dtype.names or ())[i]]
+            chunk[name] = masked(values, self._null_mask(i + 1, datatype, values, stored))
+        return chunk
+
+    def _null_mask(
+        self, number: int, datatype: DataType, values: NDArray[Any], stored: NDArray[Any]
+    ) -> NDArray[np.bool_] | None:
+        """FITS nulls: NaN for floats, TNULLn for integers, a zero byte for logicals."""
+        if datatype in {DataType.FLOAT32, DataType.FLOAT64}:
+            return np.asarray(np.isnan(values), dtype=bool)
+        if datatype is DataType.BOOLEAN:
+            return np.asarray(stored == 0, dtype=bool)
+        tnull = self._header.get(f"TNULL{number}")
+        if tnull is not None and datatype is not DataType.STRING:
+            return np.asarray(stored == int(tnull), dtype=bool)
+        return None
+
+
+def _open_fits(path: Path) -> fits.HDUList:
+    try:
+        return fits.open(path, memmap=True, mode="readonly")
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"{path.name}: unreadable FITS: {exc}") from exc
+
+
+def _inspect_fits_table(path: Path) -> tuple[int, fits.Header, list[tuple[str, DataType]]]:
+    """Index, header and (name, type) of each column of the first binary table."""
+    with _open_fits(path) as hdul:
+        index = next(
+            (
+                i
+                for i, hdu in enumerate(hdul)
+                if hdu.header.get("XTENSION") == "BINTABLE" and not hdu.header.get("ZIMAGE")
+            ),
+            None,
+        )
+        if index is None:
+            raise FormatError(f"{path.name}: no binary table HDU")
+        header = hdul[index].header.copy()
+        _refuse_variable_arrays(path, header)
+        data = hdul[index].data
+        try:
+            # A zero-row slice shows the converted dtypes (scaled, unsigned, logical).
+            empty = data[:0]
+            types = [
+                (name, _fits_datatype(path, name, np.asarray(empty.field(i))))
+                for i, name in enumerate(data.columns.names)
+            ]
+        finally:
+            del data
+    return index, header, types
+
+
+def _refuse_variable_arrays(path: Path, header: fits.Header) -> None:
+    for i in range(1, int(header.get("TFIELDS", 0)) + 1):
+        tform = str(header.get(f"TFORM{i}", "")).upper()
+        if "P" in tform or "Q" in tform:
+            name = header.get(f"TTYPE{i}", f"#{i}")
+            raise FormatError(f"{path.name}: column {name!r} is a variable-length array")
+
+
+def _fits_datatype(path: Path, name: str, empty: NDArray[Any]) -> DataType:
+    if empty.ndim > 1:
+        raise FormatError(f"{path.name}: column {name!r} is an array column, not a scalar")
+    try:
+        return datatype_of(empty.dtype)
+    except FormatError as exc:
+        raise FormatError(f"{path.name}: column {name!r}: {exc}") from exc
+
+
+def _card(header: fits.Header, keyword: str) -> str | None:
+    value = header.get(keyword)
+    return None if value is None else str(value).strip() or None
