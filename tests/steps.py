@@ -13,7 +13,7 @@ from firstlight.services.promotion import PromotionSummary, promote_release
 from firstlight.services.quarantine import quarantine_delivery
 from firstlight.services.ticket import Ticket
 from firstlight.services.validation import validate
-from firstlight.services.verification import admit_delivery, verify_delivery
+from firstlight.services.verification import Announced, admit_delivery, verify_delivery
 
 
 def stage_release(ctx: Context, path: Path) -> Ticket:
@@ -32,8 +32,9 @@ def release(ctx: Context, path: Path) -> PromotionSummary:
     return promote_release(ctx, ticket)
 
 
-def release_or_quarantine(ctx: Context, path: Path) -> Ticket:
-    ticket = admit_delivery(ctx, path)
+def release_or_quarantine(ctx: Context, path: Path, announced: Announced | None = None) -> Ticket:
+    """What the flow does, without Prefect; ``announced``: the arrival event's identity."""
+    ticket = admit_delivery(ctx, path, announced=announced)
     if ticket.decision is Decision.SKIP:
         return ticket
     try:
