@@ -242,6 +242,36 @@ def cone(
 
 
 @app.command()
+def search(
+    text: Annotated[str, typer.Argument(help="Words of a target or instrument name.")],
+    mission: Annotated[str, typer.Option(help="Mission to search.")],
+    release: Annotated[
+        str | None, typer.Option(help="A release key or name (default: current).")
+    ] = None,
+    limit: int = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Observations whose target or instrument names hold every word (full text)."""
+    from firstlight.query.cone import NotFoundError
+    from firstlight.query.search import search_observations
+
+    ctx = _context()
+    try:
+        result = search_observations(
+            ctx.archive, mission=mission, text=text, release=release, limit=limit
+        )
+    except (NotFoundError, ValueError) as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(1) from exc
+    if as_json:
+        _print_json(
+            {"release": result.release_key, "overflow": result.overflow, "rows": result.as_dicts()}
+        )
+        return
+    _print_result(result, result.columns[:6])
+
+
+@app.command()
 def demo(
     once: Annotated[
         bool, typer.Option("--once", help="Run the flow in this process on a temporary API, exit.")

@@ -151,3 +151,23 @@ def test_stats_gives_time_to_data_per_delivery_and_stage(ctx: Context, settings:
             "promote",
         }
         assert delivery["time_to_data_seconds"] >= sum(delivery["stage_seconds"].values()) * 0.99
+
+
+def test_search_finds_observations_by_target_and_instrument(
+    ctx: Context, settings: Settings
+) -> None:
+    release(ctx, generated(settings.data_dir / "producer", rows=200))
+
+    code, output = _run("search", "field", "--mission", "demo", "--json")
+    assert code == 0
+    rows = json.loads(output)["rows"]
+    assert [r["dataproduct_type"] for r in rows] == ["image", "image"]
+
+    code, output = _run("search", "spectro", "--mission", "demo", "--json")  # a prefix
+    assert [r["dataproduct_type"] for r in json.loads(output)["rows"]] == ["spectrum"]
+
+    code, output = _run("search", "field nothing-like-this", "--mission", "demo", "--json")
+    assert code == 0 and json.loads(output)["rows"] == []  # every word must match
+
+    code, output = _run("search", '" OR 1=1 --', "--mission", "demo", "--json")
+    assert code == 0 and json.loads(output)["rows"] == []  # words, never query syntax

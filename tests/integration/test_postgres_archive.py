@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from firstlight.config import Settings
 from firstlight.domain.ledger import DeliveryState
 from firstlight.query.cone import cone_search, cone_search_observations
+from firstlight.query.search import search_observations
 from firstlight.services.context import Context, close_contexts, context_for
+from firstlight.storage.schema import observations
 from tests.deliveries import duplicate_source_ids, generated
 from tests.steps import release, release_or_quarantine
 
@@ -54,6 +56,26 @@ def test_same_delivery_same_answers_as_sqlite(pg: Context, ctx: Context, tmp_pat
     obs_lite = cone_search_observations(ctx.archive, mission="demo", ra=150, dec=2, radius=2)
     assert [r[0] for r in obs_pg.rows] == [r[0] for r in obs_lite.rows]
     assert len(obs_pg.rows) == 4
+    for words in ("field", "demo spec", "imager", "photometer var", "nothing"):
+        found_pg = search_observations(pg.archive, mission="demo", text=words)
+        found_lite = search_observations(ctx.archive, mission="demo", text=words)
+        # Same rows but for access_url: each archive has its own public store.
+        assert [r[:-1] for r in found_pg.rows] == [r[:-1] for r in found_lite.rows], words
+    assert len(search_observations(pg.archive, mission="demo", text="field").rows) == 2
+
+
+def test_full_text_search_uses_the_gin_index(pg: Context) -> None:
+    from firstlight.storage import fulltext
+
+    with pg.archive.engine.connect() as conn:
+        conn.exec_driver_sql("SET enable_seqscan = off")  # tiny table: make the choice visible
+        query = select(observations.c.id).where(fulltext.postgres_match("field"))
+        plan = " ".join(str(r[0]) for r in conn.execute(text("EXPLAIN " + _sql(query, conn))))
+    assert "ix_observations_text" in plan
+
+
+def _sql(query: object, conn: object) -> str:
+    return str(query.compile(conn, compile_kwargs={"literal_binds": True}))  # type: ignore[attr-defined]
 
 
 def test_each_release_has_its_schema_and_views_follow_current(pg: Context, tmp_path: Path) -> None:

@@ -977,3 +977,22 @@ def test_catalogue_tables_run_through_index_names_within_limits() -> None:
     assert len(names) == 2 and len(set(names)) == 2
     assert all(len(n) <= 63 for n in names)
     assert all(isinstance(s.element, Index) for s, _ in sink if isinstance(s, CreateIndex))
+
+
+def test_text_search_is_plain_like_on_oracle() -> None:
+    """Oracle has no text index here: the search is LIKE per word, escaped, on both versions."""
+    from sqlalchemy import select
+    from sqlalchemy.dialects import oracle
+
+    from firstlight.storage.backends.oracle import OracleBackend
+    from firstlight.storage.schema import observations
+
+    predicate = OracleBackend(16).text_match("demo_dr1_v1", "demo 50%_off")
+    sql = str(
+        select(observations.c.id)
+        .where(predicate)
+        .compile(dialect=oracle.dialect(), compile_kwargs={"literal_binds": True})
+    )
+    assert sql.count(" LIKE ") == 3 and "ESCAPE '/'" in sql
+    assert "/_off" in sql  # the user's _ is escaped, not a LIKE wildcard
+    assert "MATCH" not in sql and "to_tsvector" not in sql

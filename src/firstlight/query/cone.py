@@ -51,7 +51,7 @@ def cone_search(
     """Rows of a catalogue within ``radius`` degrees, nearest first, with ``distance``."""
     _check_position(ra, dec, radius)
     with archive.engine.connect() as conn, conn.begin():
-        release_key = _public_release(conn, mission, release)
+        release_key = public_release(conn, mission, release)
         tab = _public_table(conn, release_key, table)
         definition = tab.definition
         if definition.ra is None or definition.dec is None:
@@ -86,7 +86,7 @@ def cone_search_observations(
     _check_position(ra, dec, radius)
     now = now_utc()
     with archive.engine.connect() as conn, conn.begin():
-        release_key = _public_release(conn, mission, release)
+        release_key = public_release(conn, mission, release)
         o = observations
         inside, distance = archive.backend.cone(
             o.c.s_ra, o.c.s_dec, o.c.healpix, ra=ra, dec=dec, radius=radius
@@ -125,7 +125,8 @@ def _check_position(ra: float, dec: float, radius: float) -> None:
         raise ValueError(f"radius {radius} must be in (0, 10] degrees")
 
 
-def _public_release(conn: Connection, mission: str, release: str | None) -> str:
+def public_release(conn: Connection, mission: str, release: str | None) -> str:
+    """The key of the mission's current release, or of a promoted one named by key or name."""
     if release is None:
         key = conn.execute(
             select(current_releases.c.release_key).where(current_releases.c.mission == mission)

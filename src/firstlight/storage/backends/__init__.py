@@ -57,6 +57,10 @@ class Backend(Protocol):
         """Inside the promotion transaction: expose the current release by mission name."""
         ...
 
+    def text_match(self, release_key: str, text: str) -> ColumnElement[bool]:
+        """Predicate on ``observations``: target or instrument names hold every word."""
+        ...
+
     def cone(
         self,
         ra_col: Any,

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Connection, Index, Table, and_, func, lite
 from firstlight.domain.manifest import TableDefinition
 from firstlight.domain.release import CatalogueTable
 from firstlight.domain.sky import cone_ranges
+from firstlight.storage import fulltext
 from firstlight.storage.catalogues import HEALPIX_COLUMN, catalogue_table, prefixed_name
 
 
@@ -69,6 +70,9 @@ class HealpixBackend:
 
     def publish_current(self, conn: Connection, mission: str, tables: list[CatalogueTable]) -> None:
         return None  # queries follow current_releases; no views to re-point
+
+    def text_match(self, release_key: str, text: str) -> ColumnElement[bool]:
+        return fulltext.like_match(text)
 
     def cone(
         self,

@@ -22,6 +22,7 @@ from sqlalchemy.schema import CreateTable
 
 from firstlight.domain.manifest import DataType, TableDefinition
 from firstlight.domain.release import CatalogueTable
+from firstlight.storage import fulltext
 from firstlight.storage.backends.pgcopy import HEADER, TRAILER, encode_ahead, fixed_width
 from firstlight.storage.catalogues import BulkLoader, Chunk, catalogue_table, chunk_to_rows
 
@@ -186,6 +187,9 @@ class PostgresBackend:
             # Both are transactional: readers see the old view or the new one.
             conn.exec_driver_sql(f"DROP VIEW IF EXISTS {view}")
             conn.exec_driver_sql(f"CREATE VIEW {view} AS SELECT * FROM {source}")  # noqa: S608
+
+    def text_match(self, release_key: str, text: str) -> ColumnElement[bool]:
+        return fulltext.postgres_match(text)
 
     def cone(
         self,

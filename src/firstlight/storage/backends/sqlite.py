@@ -57,6 +57,9 @@ class SQLiteBackend(HealpixBackend):
         super().drop_release(conn, release_key, tables)
         fulltext.remove_release(conn, release_key)
 
+    def text_match(self, release_key: str, text: str) -> ColumnElement[bool]:
+        return fulltext.sqlite_match(release_key, text)
+
     def distance(self, ra_col: Any, dec_col: Any, ra: float, dec: float) -> ColumnElement[float]:
         # SQLite has no trigonometry built in: storage.db registers this function.
         return func.ang_sep_deg(literal(ra), literal(dec), ra_col, dec_col)
