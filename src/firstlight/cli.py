@@ -241,6 +241,67 @@ def cone(
         out.print(f"[yellow]more than {limit} rows: raise --limit to see them[/yellow]")
 
 
+quarantine_app = typer.Typer(help="Rejected deliveries: list, inspect, send through again.")
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("list")
+def quarantine_list(as_json: JsonOption = False) -> None:
+    """Quarantined and rejected deliveries, newest first (ID = ledger id)."""
+    from firstlight.services.quarantine import quarantined
+
+    entries = quarantined(_context())
+    if as_json:
+        _print_json([asdict(e) for e in entries])
+        return
+    table = Table("id", "delivery", "state", "when", "reason")
+    for e in entries:
+        when = (e.finished_at or e.arrived_at).isoformat(timespec="seconds")
+        reason = (e.reason or "")[:120]
+        table.add_row(
+            str(e.delivery_pk), f"{e.mission}/{e.delivery_id}", e.state.value, when, escape(reason)
+        )
+    out.print(table)
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    delivery: Annotated[int, typer.Argument(help="The ID from `quarantine list`.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Where a quarantined delivery is, and every finding that put it there."""
+    ctx = _context()
+    try:
+        entry = ctx.archive.ledger.entry(delivery)
+    except LookupError as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(1) from exc
+    found = ctx.archive.ledger.findings(delivery)
+    if as_json:
+        _print_json({"entry": asdict(entry), "findings": [f.to_dict() for f in found]})
+        return
+    out.print(f"{entry.mission}/{entry.delivery_id}: {entry.state.value}")
+    out.print(f"bytes and report.json in {escape(str(entry.quarantine_path))}")
+    for f in found:
+        out.print(f"- {escape(f.describe())}")
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    delivery: Annotated[int, typer.Argument(help="The ID from `quarantine list`.")],
+) -> None:
+    """Copy a (fixed) quarantined delivery back into the inbox to be released again."""
+    from firstlight.services.quarantine import QuarantineError, retry_quarantined
+
+    try:
+        path = retry_quarantined(_context(), delivery)
+    except (QuarantineError, LookupError) as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(1) from exc
+    out.print(f"back in the inbox: {escape(str(path))}")
+    out.print("a running stack picks it up; or run: firstlight ingest " + escape(str(path)))
+
+
 @app.command()
 def search(
     text: Annotated[str, typer.Argument(help="Words of a target or instrument name.")],

@@ -171,3 +171,37 @@ def test_search_finds_observations_by_target_and_instrument(
 
     code, output = _run("search", '" OR 1=1 --', "--mission", "demo", "--json")
     assert code == 0 and json.loads(output)["rows"] == []  # words, never query syntax
+
+
+def test_quarantine_list_show_and_retry_after_a_fix(ctx: Context, settings: Settings) -> None:
+    from tests.deliveries import remanifest
+    from tests.steps import release_or_quarantine
+
+    clean = generated(settings.data_dir / "clean", rows=300)
+    broken = generated(settings.data_dir / "producer", rows=300)
+    duplicate_source_ids(broken)
+    release_or_quarantine(ctx, broken)
+
+    code, output = _run("quarantine", "list", "--json")
+    assert code == 0
+    [held] = json.loads(output)
+    assert held["state"] == "quarantined" and "table.key_unique" in held["reason"]
+    code, output = _run("quarantine", "show", str(held["delivery_pk"]), "--json")
+    checks = {f["check"] for f in json.loads(output)["findings"]}
+    assert "table.key_unique" in checks
+
+    # The operator fixes the quarantined copy (here: the producer's corrected catalogue).
+    copy = Path(held["quarantine_path"]) / "delivery"
+    (copy / "catalogue" / "sources.fits").write_bytes(
+        (clean / "catalogue" / "sources.fits").read_bytes()
+    )
+    remanifest(copy)
+    code, output = _run("quarantine", "retry", str(held["delivery_pk"]))
+    assert code == 0
+    [retried] = [p for p in settings.inbox_dir.iterdir() if "-retry-" in p.name]
+
+    assert release_or_quarantine(ctx, retried).decision.value == "proceed"
+    current = [r.release_key for r in ctx.archive.releases.list_releases("demo") if r.current]
+    assert current == ["demo_dr1_v1"]
+    code, output = _run("quarantine", "retry", "999")
+    assert code == 1 and "no delivery 999 in the ledger" in output

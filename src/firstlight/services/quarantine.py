@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from firstlight.domain.findings import Report
-from firstlight.domain.ledger import Decision, DeliveryState, Stage
+from firstlight.domain.ledger import Decision, DeliveryState, LedgerEntry, Stage
 from firstlight.domain.manifest import now_utc
 from firstlight.formats.digest import sha256_file
 from firstlight.services.context import Context
@@ -77,3 +77,41 @@ def _check_identical(source: Path, copy: Path) -> None:
         twin = copy / path.relative_to(source)
         if sha256_file(path) != sha256_file(twin):
             raise QuarantineError(f"{twin}: differs from {path} after copying")
+
+
+def quarantined(ctx: Context) -> list[LedgerEntry]:
+    """Deliveries whose last word was quarantine or rejection, newest first."""
+    held = [e for e in ctx.archive.ledger.entries() if e.quarantine_path]
+    return sorted(
+        (e for e in held if e.state in (DeliveryState.QUARANTINED, DeliveryState.REJECTED)),
+        key=lambda e: e.finished_at or e.arrived_at,
+        reverse=True,
+    )
+
+
+def retry_quarantined(ctx: Context, delivery_pk: int) -> Path:
+    """Send a quarantined delivery through again: a copy lands in the inbox whole.
+
+    The operator fixes the copy in quarantine (or its producer delivers a
+    corrected manifest) first; the quarantine copy itself stays until the
+    retried delivery has its own terminal state. The new folder is written
+    under a hidden name and renamed into place, so a watcher sees it complete.
+    """
+    entry = ctx.archive.ledger.entry(delivery_pk)
+    if entry.quarantine_path is None or entry.state not in (
+        DeliveryState.QUARANTINED,
+        DeliveryState.REJECTED,
+    ):
+        raise QuarantineError(f"delivery {delivery_pk} is {entry.state.value}, not quarantined")
+    source = Path(entry.quarantine_path) / "delivery"
+    if not source.is_dir():
+        raise QuarantineError(f"{source}: the quarantined bytes are missing")
+    stamp = now_utc().strftime("%Y%m%dT%H%M%SZ")
+    inbox = ctx.settings.inbox_dir
+    inbox.mkdir(parents=True, exist_ok=True)
+    target = inbox / f"{entry.delivery_id}-retry-{stamp}"
+    staging = inbox / f".{target.name}.tmp"
+    shutil.copytree(source, staging, symlinks=True)
+    _check_identical(source, staging)
+    staging.rename(target)
+    return target

@@ -332,7 +332,9 @@ class Ledger:
 
     def entry(self, delivery_pk: int) -> LedgerEntry:
         with self._engine.connect() as conn:
-            row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_pk)).one()
+            row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_pk)).first()
+        if row is None:
+            raise LookupError(f"no delivery {delivery_pk} in the ledger")
         return _entry(row)
 
     def entries(self, mission: str | None = None) -> list[LedgerEntry]:
