@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     ingest_chunk_rows: int = Field(
         default=100_000, gt=0, description="Rows per chunk when streaming catalogues."
     )
+    validate_memory_mib: int = Field(
+        default=2048,
+        ge=64,
+        description="Heap a child process parsing one delivered file may use (RLIMIT_DATA).",
+    )
+    validate_seconds: float = Field(
+        default=1800, gt=0, description="Time one check on one delivered file may take."
+    )
     cluster_catalogues: bool = Field(
         default=True,
         description="PostgreSQL: store catalogue rows in q3c order (CLUSTER) after loading.",

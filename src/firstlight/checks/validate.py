@@ -15,6 +15,7 @@ from pathlib import Path
 
 from firstlight.checks.catalogue_checks import check_catalogue
 from firstlight.checks.fits_checks import check_fits_file
+from firstlight.checks.isolation import Limits, run_isolated
 from firstlight.checks.rules import FormatRules
 from firstlight.domain.findings import Finding, Report
 from firstlight.domain.manifest import FileFormat, Manifest, ManifestFile, ProductType
@@ -61,8 +62,14 @@ def validate_delivery(
     rules: FormatRules,
     chunk_rows: int = 100_000,
     checks: tuple[FileCheck, ...] = FILE_CHECKS,
+    *,
+    limits: Limits | None = None,
 ) -> Report:
-    """Run ``checks`` on every file the manifest lists; one report for the delivery."""
+    """Run ``checks`` on every file the manifest lists; one report for the delivery.
+
+    With ``limits``, each check runs in a child process under them (see
+    ``checks.isolation``): what the worker runs untrusted parsers with.
+    """
     report = Report(step=STEP)
     for entry in manifest.files:
         ctx = FileContext(
@@ -73,5 +80,8 @@ def validate_delivery(
             chunk_rows=chunk_rows,
         )
         for check in checks:
-            report.extend(check(ctx))
+            if limits is None:
+                report.extend(check(ctx))
+            else:
+                report.extend(run_isolated(check, ctx, limits, file=entry.path))
     return report

@@ -1,0 +1,96 @@
+"""Untrusted files are parsed in a child process, under limits.
+
+Belongs here: running one check on one file away from the worker. A child
+forked from a forkserver (never from the worker itself, whose threads could
+hold locks across a fork) gets a data-memory limit (``RLIMIT_DATA``: heap,
+not the read-only file maps that FITS and Parquet readers rely on) and a CPU
+limit, and the parent gives up waiting after a wall-clock limit. A hostile
+file (a decompression bomb, an absurd header, a parser that never ends) then
+costs one finding, not the worker: the delivery is quarantined with a reason.
+
+Findings: ``validate.limits`` (memory or time exceeded, or the child killed),
+``validate.crash`` (the check itself raised: a bug or an unforeseen input).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar
+
+from firstlight.domain.findings import Finding
+
+Ctx = TypeVar("Ctx")
+_PRELOAD = ["firstlight.checks.validate"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_bytes: int
+    seconds: float
+
+
+def run_isolated(
+    check: Callable[[Ctx], list[Finding]], ctx: Ctx, limits: Limits, *, file: str
+) -> list[Finding]:
+    """``check(ctx)`` in a child process; its findings, or one saying why it had none."""
+    mp = multiprocessing.get_context("forkserver")
+    mp.set_forkserver_preload(_PRELOAD)
+    receive, send = mp.Pipe(duplex=False)
+    child = mp.Process(target=_child, args=(check, ctx, limits, send), daemon=True)
+    child.start()
+    send.close()
+    name = getattr(check, "__name__", "check")
+    try:
+        if not receive.poll(limits.seconds):
+            child.kill()
+            return [_limits(file, f"{name} ran longer than {limits.seconds:g} s")]
+        try:
+            kind, value = receive.recv()
+        except EOFError:
+            child.join(5)
+            return [_limits(file, f"{name} was killed ({_exit(child.exitcode)})")]
+    finally:
+        receive.close()
+        child.join(5)
+        if child.is_alive():
+            child.kill()
+    if kind == "ok":
+        return list(value)
+    if kind == "memory":
+        mib = limits.memory_bytes // 2**20
+        return [_limits(file, f"{name} needed more than {mib} MiB of memory")]
+    return [Finding(check="validate.crash", reason=f"{name} failed: {value}", file=file)]
+
+
+def _child(
+    check: Callable[[Any], list[Finding]], ctx: Any, limits: Limits, send: Connection
+) -> None:
+    resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_bytes, limits.memory_bytes))
+    cpu = int(limits.seconds) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    try:
+        result: tuple[str, Any] = ("ok", check(ctx))
+    except MemoryError:
+        result = ("memory", None)
+    except Exception as exc:
+        result = ("error", f"{type(exc).__name__}: {exc}"[:2000])
+    try:
+        send.send(result)
+    except MemoryError:
+        send.send(("memory", None))
+    finally:
+        send.close()
+
+
+def _limits(file: str, reason: str) -> Finding:
+    return Finding(check="validate.limits", reason=reason, file=file)
+
+
+def _exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"signal {-code}"
+    return f"exit code {code}"

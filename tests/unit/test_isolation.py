@@ -1,0 +1,52 @@
+"""Checks on untrusted files run in a child under limits: a hostile file costs a finding."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from firstlight.checks.isolation import Limits, run_isolated
+from firstlight.domain.findings import Finding
+
+LIMITS = Limits(memory_bytes=256 * 2**20, seconds=5)
+
+
+def finds_one(ctx: str) -> list[Finding]:
+    return [Finding(check="demo.ok", reason=f"looked at {ctx}", file=ctx)]
+
+
+def eats_memory(ctx: str) -> list[Finding]:
+    hoard = [np.ones(64 * 2**20 // 8) for _ in range(64)]  # 4 GiB, far past the limit
+    return [Finding(check="demo.never", reason=str(len(hoard)))]
+
+
+def never_ends(ctx: str) -> list[Finding]:
+    while True:
+        time.sleep(0.05)
+
+
+def breaks(ctx: str) -> list[Finding]:
+    raise ValueError("a parser met bytes it never expected")
+
+
+def test_findings_come_back_from_the_child() -> None:
+    assert run_isolated(finds_one, "a.fits", LIMITS, file="a.fits") == finds_one("a.fits")
+
+
+def test_memory_hog_is_stopped_with_a_finding() -> None:
+    [finding] = run_isolated(eats_memory, "bomb.fits.gz", LIMITS, file="bomb.fits.gz")
+    assert finding.check == "validate.limits" and finding.file == "bomb.fits.gz"
+    assert "256 MiB" in finding.reason
+
+
+def test_endless_parse_is_stopped_with_a_finding() -> None:
+    started = time.monotonic()
+    [finding] = run_isolated(never_ends, "x", Limits(256 * 2**20, seconds=1.0), file="x.vot")
+    assert finding.check == "validate.limits" and "longer than 1 s" in finding.reason
+    assert time.monotonic() - started < 10
+
+
+def test_a_check_that_raises_is_a_finding_not_a_crash() -> None:
+    [finding] = run_isolated(breaks, "x", LIMITS, file="x.csv")
+    assert finding.check == "validate.crash" and "never expected" in finding.reason
