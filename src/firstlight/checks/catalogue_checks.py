@@ -71,9 +71,9 @@ def check_catalogue(
             if reader is not None:
                 findings.extend(scan_rows(reader, rel, table, chunk_rows))
         except READ_ERRORS as exc:
-            findings.append(
-                Finding("table.read", f"cannot be read as {fmt}: {_text(exc)}", file=rel)
-            )
+            reason = f"cannot be read as {fmt}: {_text(exc)}"
+            column = getattr(exc, "column", None)
+            findings.append(Finding("table.read", reason, file=rel, column=column))
     return list(dict.fromkeys(findings))
 
 

@@ -53,6 +53,8 @@ BROKEN_FITS_ERRORS: tuple[type[Exception], ...] = (
 )
 
 # The FITS date form (standard section 4.4.2.1): YYYY-MM-DD[Thh:mm:ss[.s...]].
+_FITS_MAGIC = b"SIMPLE  ="
+_BLOCK = 2880
 _FITS_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?)?$")
 _HDU_HEADING = re.compile(r"^HDU \d+:$")
 _CARD_HEADING = re.compile(r"^Card (\d+):$")
@@ -83,16 +85,85 @@ def check_fits_file(
 
 def open_fits(path: Path, rel: str, findings: list[Finding]) -> Any | None:
     """The HDU list (read-only, memory-mapped, lazy), or None with the reason in findings."""
+    not_plain = _not_plain_fits(path, rel)
+    if not_plain is not None:
+        findings.append(not_plain)
+        return None
     opened: list[Finding] = []
     with _warnings_as_findings(opened, "fits.open", rel, Severity.ERROR):
         try:
             hdul = fits.open(path, mode="readonly", memmap=True, lazy_load_hdus=True)
         except BROKEN_FITS_ERRORS as exc:
-            # astropy's warnings on the way to the failure only echo its cause.
-            findings.append(_unreadable(rel, exc))
+            # astropy's warnings on the way to the failure only echo its cause; a
+            # header declaring data far past the end (NAXISn = 10**12) fails its seek.
+            findings.append(_declared_past_end(path, rel) or _unreadable(rel, exc))
             return None
     findings.extend(opened)
     return hdul
+
+
+# Compressed files astropy would decompress, whole and unasked, if it were given one.
+_COMPRESSED_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"PK\x03\x04", "zip"))
+
+
+def _not_plain_fits(path: Path, rel: str) -> Finding | None:
+    """A FITS product starts with SIMPLE; a compressed one is refused before opening it."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(_FITS_MAGIC))
+    except OSError:
+        return None  # astropy's open says why, as before
+    if head == _FITS_MAGIC:
+        return None
+    kind = next((name for magic, name in _COMPRESSED_MAGIC if head.startswith(magic)), None)
+    if kind is not None:
+        reason = f"not a plain FITS file: {kind}-compressed; deliver FITS uncompressed"
+    else:
+        reason = "not a FITS file: it does not start with the SIMPLE card"
+    return Finding("fits.open", reason, file=rel, observed=repr(head))
+
+
+def _declared_past_end(path: Path, rel: str) -> Finding | None:
+    """The first HDU whose header declares data past the end of the file, read header by
+    header without astropy's seeks; None if none does or the headers cannot be read."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            index = 0
+            while fh.tell() < size:
+                header = fits.Header.fromfile(fh)  # whole blocks: ends where the data start
+                end = fh.tell() + _data_span(header)
+                if end > size:
+                    return Finding(
+                        check="fits.open",
+                        reason=(
+                            f"file is truncated: {size} bytes, but HDU {index}'s header "
+                            f"declares data up to byte {end}"
+                        ),
+                        file=rel,
+                        hdu=index,
+                        observed=str(size),
+                    )
+                fh.seek(end)
+                index += 1
+    except BROKEN_FITS_ERRORS:
+        return None
+    return None
+
+
+def _data_span(header: Any) -> int:
+    """Bytes of an HDU's data, padded to whole blocks (FITS standard 4.4.1)."""
+    naxis = int(header.get("NAXIS", 0))
+    if naxis == 0:
+        return 0
+    sizes = [int(header[f"NAXIS{i}"]) for i in range(1, naxis + 1)]
+    if header.get("GROUPS") is True and sizes[0] == 0:
+        sizes = sizes[1:]
+    bits = abs(int(header["BITPIX"])) * int(header.get("GCOUNT", 1))
+    count = int(header.get("PCOUNT", 0)) + math.prod(sizes)
+    size = bits * count // 8
+    return -(-size // _BLOCK) * _BLOCK
 
 
 def read_headers(hdul: Any, path: Path, rel: str, findings: list[Finding]) -> bool:

@@ -8,6 +8,7 @@ reads as null in a CSV, and matching a file's header to a definition.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from firstlight.formats.detect import FormatError, csv_delimiter
 
 # Values read as null from CSV; "NA" stays a value (it is a valid name or code).
 _CSV_NULLS = ["", "NULL", "null", "NaN", "nan"]
+_ARROW_COLUMN = re.compile(r"In CSV column #(\d+)")
 
 
 class CsvTableReader:
@@ -64,7 +66,7 @@ class CsvTableReader:
         try:
             yield from arrow_chunks(self.path, rebatch(reader, chunk_rows), self._schema)
         except pa.ArrowException as exc:
-            raise FormatError(f"{self.path.name}: {exc}") from exc
+            raise _csv_error(self.path, "", exc, self._schema) from exc
         finally:
             reader.close()
 
@@ -98,7 +100,17 @@ class CsvTableReader:
                 convert_options=convert,
             )
         except pa.ArrowException as exc:
-            raise FormatError(f"{self.path.name}: unreadable CSV: {exc}") from exc
+            raise _csv_error(self.path, "unreadable CSV: ", exc, schema) from exc
+
+
+def _csv_error(path: Path, prefix: str, exc: Exception, schema: pa.Schema | None) -> FormatError:
+    """pyarrow's error, naming the column it only numbers ("In CSV column #3: ...")."""
+    match = _ARROW_COLUMN.search(str(exc))
+    column = None
+    if match is not None and schema is not None and int(match[1]) < len(schema):
+        column = schema.names[int(match[1])]
+    where = "" if column is None else f"column {column!r}: "
+    return FormatError(f"{path.name}: {prefix}{where}{exc}", column=column)
 
 
 def _schema_from_definition(

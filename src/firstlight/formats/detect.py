@@ -42,7 +42,12 @@ _SPECTRAL_TYPES = ("frequency", "energy", "wavenumber")
 
 
 class FormatError(ValueError):
-    """A file cannot be read as the format it claims; the message names the file."""
+    """A file cannot be read as the format it claims; the message names the file,
+    ``column`` the column when one is to blame."""
+
+    def __init__(self, message: str, column: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
 
 
 @dataclass(frozen=True)
