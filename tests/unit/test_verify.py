@@ -191,3 +191,14 @@ def test_every_problem_is_reported(delivery: Path) -> None:
         ("verify.size", "cat/stars.csv"),
     ]
     assert not report.ok
+
+
+def test_a_fifo_named_manifest_is_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    from firstlight.checks.verify import read_manifest
+    from firstlight.domain.manifest import ManifestError
+
+    os.mkfifo(tmp_path / "manifest.json")  # reading it would wait for a writer for ever
+    with pytest.raises(ManifestError, match="not a regular file"):
+        read_manifest(tmp_path)

@@ -11,6 +11,7 @@ Check names: ``verify.missing_file``, ``verify.unsafe_link``, ``verify.size``,
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from firstlight.domain.findings import Finding, Report
@@ -25,6 +26,7 @@ from firstlight.domain.manifest import (
 from firstlight.formats.digest import sha256_file
 
 STEP = "verify"
+_READ_BLOCK = 1 << 20
 
 
 def read_manifest(delivery_dir: Path) -> tuple[Manifest, str]:
@@ -44,11 +46,34 @@ def read_manifest(delivery_dir: Path) -> tuple[Manifest, str]:
     link = _unsafe_link(delivery_dir.resolve(), delivery_dir, MANIFEST_NAME)
     if link is not None:
         raise ManifestError(f"{path}: {link}")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
+    data, unreadable = read_manifest_bytes(path)
+    if unreadable is not None:
+        raise ManifestError(f"{path}: {unreadable}")
     return parse_manifest(data, source=str(path)), manifest_sha256(data)
+
+
+def read_manifest_bytes(path: Path) -> tuple[bytes, str | None]:
+    """The manifest's bytes, or ``b""`` and why they cannot be read.
+
+    The one way admission and the watchers read a manifest, so an unreadable
+    one hashes the same (``b""``) for both. Opened non-blocking and checked to
+    be a regular file first: reading a FIFO would hang the worker.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        return b"", f"cannot be read: {exc.strerror or exc}"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b"", "is not a regular file"
+        chunks: list[bytes] = []
+        while chunk := os.read(fd, _READ_BLOCK):
+            chunks.append(chunk)
+        return b"".join(chunks), None
+    except OSError as exc:
+        return b"", f"cannot be read: {exc.strerror or exc}"
+    finally:
+        os.close(fd)
 
 
 def verify_files(delivery_dir: Path, manifest: Manifest) -> Report:

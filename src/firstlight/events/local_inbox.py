@@ -33,6 +33,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from firstlight.checks.verify import read_manifest_bytes
 from firstlight.domain.manifest import (
     MANIFEST_NAME,
     ManifestError,
@@ -51,7 +52,6 @@ _IGNORED_EVENTS = frozenset({EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE})
 # A file being written fires an event per write: gather a burst into one check.
 _COALESCE_SECONDS = 0.02
 _NAMED_IN_REASON = 5
-_READ_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -151,30 +151,6 @@ def readiness(folder: Path, *, source: str = SOURCE) -> Readiness:
         ),
         manifest_parsed=True,
     )
-
-
-def read_manifest_bytes(path: Path) -> tuple[bytes, str | None]:
-    """The manifest's bytes, or ``b""`` and why they cannot be read.
-
-    Mirrors admission, which hashes ``b""`` for a manifest it cannot read, so
-    the announcement and the ledger line agree. Opened non-blocking and checked
-    to be a regular file first: reading a FIFO would hang the watcher.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
-    except OSError as exc:
-        return b"", f"cannot be read: {exc.strerror or exc}"
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return b"", "is not a regular file"
-        chunks: list[bytes] = []
-        while chunk := os.read(fd, _READ_BLOCK):
-            chunks.append(chunk)
-        return b"".join(chunks), None
-    except OSError as exc:
-        return b"", f"cannot be read: {exc.strerror or exc}"
-    finally:
-        os.close(fd)
 
 
 def _subfolders(folder: Path) -> list[Path]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from firstlight.checks.verify import read_manifest, verify_files
+from firstlight.checks.verify import read_manifest, read_manifest_bytes, verify_files
 from firstlight.domain.findings import DeliveryRejected, Finding, Report
 from firstlight.domain.ledger import Decision, Stage
 from firstlight.domain.manifest import MANIFEST_NAME, ManifestError, manifest_sha256, raw_identity
@@ -58,7 +58,7 @@ def admit_delivery(
         )
     except ManifestError as exc:
         problem = str(exc)
-        raw = _raw_bytes(delivery_dir / MANIFEST_NAME)
+        raw, _ = read_manifest_bytes(delivery_dir / MANIFEST_NAME)
         sha = manifest_sha256(raw)
         mission, delivery_id = raw_identity(raw, delivery_dir.name)
         release_key = None
@@ -131,10 +131,3 @@ def verify_delivery(ctx: Context, ticket: Ticket) -> Report:
         if not report.ok:
             raise DeliveryRejected(report)
         return report
-
-
-def _raw_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return b""
