@@ -17,7 +17,7 @@ from firstlight.config import Settings
 from firstlight.events.arrival import EVENT_ARRIVED
 from flows.rebuild_indexes import rebuild_indexes
 from flows.reconcile_inbox import reconcile_inbox
-from flows.release_delivery import release_delivery
+from flows.release_delivery import DEPLOYMENT, release_delivery
 from flows.release_embargoed import release_embargoed
 from flows.report_failure import report_failure
 
@@ -47,9 +47,7 @@ def arrival_trigger() -> DeploymentEventTrigger:
 
 def runner_deployments(settings: Settings) -> list[RunnerDeployment]:
     return [
-        release_delivery.to_deployment(
-            name="release-delivery", triggers=[arrival_trigger()], tags=TAGS
-        ),
+        release_delivery.to_deployment(name=DEPLOYMENT, triggers=[arrival_trigger()], tags=TAGS),
         release_embargoed.to_deployment(
             name="release-embargoed",
             interval=timedelta(seconds=settings.embargo_interval_seconds),

@@ -7,8 +7,7 @@ from prefect.deployments import run_deployment
 
 from firstlight.events.reconcile import find_missed
 from firstlight.services.context import context_for
-
-RELEASE_DEPLOYMENT = "release-delivery/release-delivery"
+from flows.release_delivery import RELEASE_DEPLOYMENT
 
 
 @flow(name="reconcile-inbox")

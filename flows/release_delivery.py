@@ -33,6 +33,10 @@ from tasks.steps import (
     verify_task,
 )
 
+DEPLOYMENT = "release-delivery"
+# How the API names the deployment: "<flow name>/<deployment name>".
+RELEASE_DEPLOYMENT = f"release-delivery/{DEPLOYMENT}"
+
 
 @dataclass(frozen=True)
 class ReleaseOutcome:

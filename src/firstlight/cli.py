@@ -226,14 +226,7 @@ def cone(
         err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from exc
     if as_json:
-        _print_json(
-            {
-                "release": result.release_key,
-                "table": result.table,
-                "overflow": result.overflow,
-                "rows": result.as_dicts(),
-            }
-        )
+        _print_result_json(result)
         return
     shown = columns.split(",") if columns else result.columns[:6]
     _print_result(result, [c for c in shown if c in result.columns] + ["distance"])
@@ -325,9 +318,7 @@ def search(
         err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from exc
     if as_json:
-        _print_json(
-            {"release": result.release_key, "overflow": result.overflow, "rows": result.as_dicts()}
-        )
+        _print_result_json(result)
         return
     _print_result(result, result.columns[:6])
 
@@ -562,6 +553,17 @@ def _print_stages(ctx: Context, path: Path) -> None:
         if st.attempt == entry.attempts:
             table.add_row(st.stage.value, st.outcome, f"{st.seconds:.2f}")
     out.print(table)
+
+
+def _print_result_json(result: ConeResult) -> None:
+    _print_json(
+        {
+            "release": result.release_key,
+            "table": result.table,
+            "overflow": result.overflow,
+            "rows": result.as_dicts(),
+        }
+    )
 
 
 def _print_result(result: ConeResult, columns: list[str]) -> None:

@@ -25,11 +25,11 @@ from firstlight.config import Settings
 from firstlight.events.prefect_sink import PrefectEventSink
 from firstlight.events.watchers import Watchers
 from flows.automations import REPORT_DEPLOYMENT, ensure_failure_automation
+from flows.release_delivery import RELEASE_DEPLOYMENT
 
 log = logging.getLogger(__name__)
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-RELEASE_DEPLOYMENT = "release-delivery/release-delivery"
 
 
 @dataclass(frozen=True)
