@@ -74,10 +74,6 @@ class DataType(StrEnum):
     FLOAT64 = "float64"
     STRING = "string"
 
-    @property
-    def is_numeric(self) -> bool:
-        return self not in {DataType.BOOLEAN, DataType.STRING}
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
