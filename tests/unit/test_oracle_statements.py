@@ -736,6 +736,9 @@ def parse_ddl(sql: str) -> tuple[dict[str, DdlTable], list[tuple[str, str, list[
                 column, _, spec = line.partition(" ")
                 table.columns[column] = spec
         tables[name] = table
+    # Later migrations add columns: ALTER TABLE t ADD column spec
+    for name, column, spec in re.findall(r"ALTER TABLE (\S+) ADD (\S+) ([^\n]+)", sql):
+        tables[name].columns[column] = spec.strip()
     indexes = [
         (index, table, [c.strip() for c in cols.split(",")])
         for index, table, cols in re.findall(

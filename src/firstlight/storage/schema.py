@@ -103,6 +103,8 @@ deliveries = Table(
     Column("location", String(1024), nullable=False),
     Column("quarantine_path", String(1024), nullable=True),
     Column("report", JSON, nullable=True),
+    # Where the latest validation's Data Docs (HTML) were published for this delivery.
+    Column("data_docs", String(1024), nullable=True),
     Column("attempts", Integer, nullable=False, default=1),
     # The run working on it: its token and when it last claimed (see Ledger.admit).
     Column("claim_token", String(64), nullable=True),

@@ -1,0 +1,31 @@
+"""delivery data docs link
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-25
+
+Each delivery's ledger row links the Great Expectations Data Docs published
+by its latest validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("deliveries") as batch_op:
+        batch_op.add_column(sa.Column("data_docs", sa.String(length=1024), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("deliveries") as batch_op:
+        batch_op.drop_column("data_docs")
