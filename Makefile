@@ -9,7 +9,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: demo test lint typecheck bench clean pg-setup
+.PHONY: demo test lint typecheck bench clean pg-setup stilts-setup
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -22,7 +22,7 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 demo: $(STAMP)
 	$(VENV)/bin/firstlight demo
 
-test: $(STAMP) pg-setup
+test: $(STAMP) pg-setup stilts-setup
 	$(VENV)/bin/ruff check src flows tasks tests bench
 	$(VENV)/bin/ruff format --check src flows tasks tests bench
 	$(VENV)/bin/mypy
@@ -42,6 +42,11 @@ bench: $(STAMP) pg-setup
 # fails with CI=true).
 pg-setup:
 	bash scripts/setup-postgres.sh
+
+# STILTS for the taplint conformance tests (idempotent; skips quietly without apt, fails with
+# CI=true).
+stilts-setup:
+	bash scripts/setup-stilts.sh
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache

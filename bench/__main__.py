@@ -12,13 +12,14 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import pg_ingest, time_to_data
+from bench import adql, gate, pg_ingest, tap, time_to_data, validation
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
 def main() -> int:
-    sections = [time_to_data.run(), pg_ingest.run()]
+    benches = (time_to_data, pg_ingest, validation, adql, tap, gate)
+    sections = [bench.run() for bench in benches]
     measured = datetime.now(UTC).isoformat(timespec="seconds")
     head = f"""# Benchmarks
 

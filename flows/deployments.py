@@ -20,6 +20,7 @@ from flows.reconcile_inbox import reconcile_inbox
 from flows.release_delivery import DEPLOYMENT, release_delivery
 from flows.release_embargoed import release_embargoed
 from flows.report_failure import report_failure
+from flows.retrain_gate_model import retrain_gate_model
 
 TAGS = ["firstlight"]
 
@@ -62,4 +63,10 @@ def runner_deployments(settings: Settings) -> list[RunnerDeployment]:
         ),
         rebuild_indexes.to_deployment(name="rebuild-indexes", tags=TAGS),
         report_failure.to_deployment(name="report-failure", tags=TAGS),
+        retrain_gate_model.to_deployment(
+            name="retrain-gate-model",
+            interval=timedelta(seconds=settings.gate_retrain_interval_seconds),
+            concurrency_limit=one_at_a_time(),
+            tags=TAGS,
+        ),
     ]

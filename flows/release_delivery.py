@@ -1,9 +1,14 @@
-"""The release flow: verify -> validate -> ingest -> index -> promote.
+"""The release flow: verify -> validate -> ingest -> index -> gate -> promote.
 
 Thin orchestration: the ledger decides whether an arrival is new work; a
 delivery that fails a check is quarantined and the run ends Failed with the
 reason; anything else that fails (the database down, a full disk) leaves the
 delivery in the inbox for a rerun.
+
+The gate (docs/gate.md) may hold a release: the run then pauses with a form
+in the Prefect UI (approve, reason, operator) showing the gate's reasons and
+scores. Approve promotes; reject, or no answer within ``gate_pause_seconds``,
+quarantines with the reason.
 """
 
 from __future__ import annotations
@@ -13,17 +18,25 @@ from datetime import datetime
 from pathlib import Path
 from uuid import UUID
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, pause_flow_run
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
+from prefect.exceptions import FlowPauseTimeout
+from prefect.input import RunInput
 from prefect.runtime import flow_run
 from prefect.states import Completed
 
 from firstlight.domain.findings import DeliveryRejected
 from firstlight.domain.ledger import Decision
+from firstlight.services.context import context_for
+from firstlight.services.gate import GateAssessment, rejection_report, resolve_held
+from firstlight.services.quarantine import quarantine_delivery
+from firstlight.services.ticket import Ticket
 from firstlight.services.verification import Announced
 from tasks.steps import (
     admit_task,
+    forecast_task,
+    gate_task,
     index_task,
     ingest_task,
     promote_task,
@@ -46,6 +59,67 @@ class ReleaseOutcome:
     delivery_pk: int
     release_key: str | None
     detail: str
+
+
+class GateDecision(RunInput):
+    """The operator's answer to a held release (the form the Prefect UI shows)."""
+
+    approve: bool = False
+    reason: str = ""
+    operator: str = ""
+
+
+def _artifact_key(prefix: str, mission: str) -> str:
+    return f"{prefix}-{mission}".replace("_", "-")
+
+
+def _wait_for_operator(ticket: Ticket, assessment: GateAssessment) -> None:
+    """Pause for the operator's decision; return if approved, raise DeliveryRejected if not.
+
+    Rejection and timeout are settled here, not in tasks: a run whose pause
+    timed out is no longer Running, and Prefect starts no task in it.
+    """
+    ctx = context_for()
+    settings = ctx.settings
+    create_markdown_artifact(
+        key=_artifact_key("gate", ticket.mission),
+        markdown=assessment.markdown(),
+        description=f"Gate of {ticket.label}: held for an operator",
+    )
+    form = GateDecision.with_initial_data(
+        description=assessment.markdown()
+        + "\nApprove to promote; leave unticked to reject (the delivery is quarantined "
+        "with your reason). Name yourself: the ledger records who decided.",
+    )
+    try:
+        answer = pause_flow_run(
+            wait_for_input=form,
+            timeout=settings.gate_pause_seconds,
+            poll_interval=settings.gate_poll_seconds,
+            key=f"gate-{ticket.attempt}",
+        )
+    except FlowPauseTimeout:
+        record = resolve_held(
+            ctx,
+            ticket,
+            approve=None,
+            reason=f"no operator decision within {settings.gate_pause_seconds} s",
+            decided_by="timeout",
+        )
+        report = rejection_report(record)
+        quarantine_delivery(ctx, ticket, report)
+        raise DeliveryRejected(report) from None
+    operator = f"operator:{answer.operator.strip() or 'unnamed'}"
+    record = resolve_held(
+        ctx,
+        ticket,
+        approve=answer.approve,
+        reason=answer.reason or "(none given)",
+        decided_by=operator,
+    )
+    if not answer.approve:
+        raise DeliveryRejected(rejection_report(record))
+    get_run_logger().info("%s approved by %s: %s", ticket.label, operator, answer.reason)
 
 
 def _run_name() -> str:
@@ -101,13 +175,19 @@ def release_delivery(
         )
         # A completed run named "Skipped": duplicates stand out in the UI.
         return Completed(name="Skipped", message=ticket.reason, data=outcome)  # type: ignore[return-value]
+    forecast = forecast_task(ticket)
     try:
         verify_task(ticket)
         validate_task(ticket)
         ingested = ingest_task(ticket)
         index_task(ticket)
+        assessment = gate_task(ticket)
+        if assessment.held:
+            _wait_for_operator(ticket, assessment)
         promoted = promote_task(ticket)
     except DeliveryRejected as rejected:
+        if context_for().archive.ledger.entry(ticket.delivery_pk).state.terminal:
+            raise  # already quarantined (the pause timed out)
         quarantine_task(ticket, rejected.report)
         raise
     rows = ", ".join(f"{path}: {n:,} rows" for path, n in ingested.table_rows.items())
@@ -117,8 +197,12 @@ def release_delivery(
         f"{promoted.public_files} public and {promoted.embargoed_files} embargoed files"
     )
     create_markdown_artifact(
-        key=f"release-{ticket.mission}".replace("_", "-"),
-        markdown=f"## {ticket.label} released\n\n{detail}\n",
+        key=_artifact_key("release", ticket.mission),
+        markdown=(
+            f"## {ticket.label} released\n\n{detail}\n\n"
+            f"- forecast at arrival: {forecast.describe()}\n"
+            f"- gate: {assessment.decision} by {assessment.decided_by} ({assessment.reason})\n"
+        ),
         description=f"Release of {ticket.label}",
     )
     logger.info("%s: %s", ticket.label, detail)

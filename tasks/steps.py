@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
+from prefect.artifacts import create_link_artifact
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 
-from firstlight.domain.findings import Report
+from firstlight.domain.findings import DeliveryRejected, Report
 from firstlight.services.context import context_for
+from firstlight.services.forecast import Forecast, forecast_time_to_data
+from firstlight.services.gate import GateAssessment, assess_release, hold_claim
 from firstlight.services.inbox import settle_duplicate
 from firstlight.services.indexing import index_release
 from firstlight.services.ingest import IngestSummary, ingest
@@ -61,7 +64,26 @@ def verify_task(ticket: Ticket) -> Report:
 
 @task(name="validate", cache_key_fn=_same_run_same_content, persist_result=True)
 def validate_task(ticket: Ticket) -> Report:
-    return validate(context_for(), ticket)
+    ctx = context_for()
+    try:
+        report = validate(ctx, ticket)
+    except DeliveryRejected:
+        _link_data_docs(ticket)
+        raise
+    _link_data_docs(ticket)
+    return report
+
+
+def _link_data_docs(ticket: Ticket) -> None:
+    """Passed or rejected, the run links the Data Docs its validation published."""
+    index = context_for().archive.ledger.entry(ticket.delivery_pk).data_docs
+    if index:
+        create_link_artifact(
+            key=f"data-docs-{ticket.mission}".replace("_", "-"),
+            link=Path(index).resolve().as_uri(),
+            link_text=f"Data Docs of {ticket.label}, attempt {ticket.attempt}",
+            description=f"Great Expectations validation results of {ticket.label}",
+        )
 
 
 @task(name="ingest")
@@ -77,6 +99,24 @@ def ingest_task(ticket: Ticket) -> IngestSummary:
 @task(name="index")
 def index_task(ticket: Ticket) -> int:
     return index_release(context_for(), ticket)
+
+
+@task(name="forecast")
+def forecast_task(ticket: Ticket) -> Forecast:
+    forecast = forecast_time_to_data(context_for(), ticket)
+    get_run_logger().info("%s: %s", ticket.label, forecast.describe())
+    return forecast
+
+
+@task(name="gate")
+def gate_task(ticket: Ticket) -> GateAssessment:
+    ctx = context_for()
+    assessment = assess_release(ctx, ticket)
+    if assessment.held and flow_run.id is not None:
+        # The run is about to wait for an operator: its claim must outlast the wait.
+        hold_claim(ctx, ticket, flow_run.id)
+    get_run_logger().info("%s: gate %s (%s)", ticket.label, assessment.decision, assessment.reason)
+    return assessment
 
 
 @task(name="promote")

@@ -26,6 +26,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from firstlight.cli_model import model_app
 from firstlight.config import Settings
 from firstlight.domain.manifest import ManifestError, manifest_json_schema
 
@@ -236,6 +237,7 @@ def cone(
 
 quarantine_app = typer.Typer(help="Rejected deliveries: list, inspect, send through again.")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(model_app, name="model")  # the gate's anomaly model (cli_model.py)
 
 
 @quarantine_app.command("list")
@@ -275,6 +277,8 @@ def quarantine_show(
         return
     out.print(f"{entry.mission}/{entry.delivery_id}: {entry.state.value}")
     out.print(f"bytes and report.json in {escape(str(entry.quarantine_path))}")
+    if entry.data_docs:
+        out.print(f"Data Docs: {escape(Path(entry.data_docs).resolve().as_uri())}")
     for f in found:
         out.print(f"- {escape(f.describe())}")
 
@@ -321,6 +325,21 @@ def search(
         _print_result_json(result)
         return
     _print_result(result, result.columns[:6])
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: setting).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: setting).")] = None,
+) -> None:
+    """The query service for scientists: TAP, cone search, DataLink and file downloads."""
+    from firstlight.query.service.app import base_url, server
+
+    settings = Settings()
+    service = server(settings, host=host, port=port)
+    url = base_url(service.config.host, service.config.port)
+    out.print(f"query service  {url}  (TAP {url}/tap; Ctrl-C stops it)")
+    service.run()
 
 
 @app.command()
@@ -422,8 +441,12 @@ def stats(
 ) -> None:
     """Time-to-data per delivery and per stage, from the ledger."""
     from firstlight.services.stats import delivery_stats
+    from firstlight.storage.gate_records import GateRecords
 
-    summary = delivery_stats(_context().archive.ledger, mission)
+    ctx = _context()
+    made = GateRecords(ctx.archive.engine).forecasts()
+    forecasts = {k: f.predicted_seconds for k, f in made.items()}
+    summary = delivery_stats(ctx.archive.ledger, mission, forecasts)
     if as_json:
         _print_json(summary.to_dict())
         return
@@ -436,6 +459,12 @@ def stats(
     p50, p90 = summary.time_to_data_p50, summary.time_to_data_p90
     if p50 is not None and p90 is not None:
         out.print(f"time-to-data p50 {p50:.2f} s, p90 {p90:.2f} s over {summary.deliveries}")
+    mae, bias = summary.forecast_mean_abs_error_seconds, summary.forecast_mean_error_seconds
+    if mae is not None and bias is not None:
+        out.print(
+            f"forecast at arrival: mean absolute error {mae:.2f} s, bias {bias:+.2f} s "
+            f"over {summary.forecasts_compared} released deliveries"
+        )
 
 
 def _generate_delivery(ctx: Context, rows: int) -> Path:
@@ -492,6 +521,7 @@ def _print_urls(urls: StackUrls) -> None:
     out.print(f"Prefect UI   {urls.prefect_ui}")
     out.print(f"Prefect API  {urls.prefect_api}")
     out.print(f"inbox        {urls.inbox}  (drop a delivery folder here; manifest.json last)")
+    out.print(f"TAP service  {urls.query_service}/tap  (pyvo, astroquery, TOPCAT)")
 
 
 def _wait_until_settled(ctx: Context, path: Path, timeout: float) -> LedgerEntry | None:

@@ -69,6 +69,53 @@ class Settings(BaseSettings):
         description="How long a run's claim on a delivery holds before another run may take it.",
     )
 
+    # The release gate (docs/gate.md): drift and anomaly thresholds, the operator's wait.
+    gate_psi: float = Field(
+        default=0.25,
+        gt=0,
+        description="Gate: a column's PSI against the current release that holds.",
+    )
+    gate_row_ratio: float = Field(
+        default=3.0, gt=1, description="Gate: a row-count change (either way) that holds."
+    )
+    gate_null_fraction: float = Field(
+        default=0.1, gt=0, le=1, description="Gate: a change of a column's null share that holds."
+    )
+    gate_footprint_outside: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="Gate: share of positions outside the mission's past sky cells that holds.",
+    )
+    gate_min_history: int = Field(
+        default=10, ge=2, description="Gate: normal deliveries needed before a model is trained."
+    )
+    gate_forest_min_samples: int = Field(
+        default=50,
+        ge=2,
+        description="Gate: samples from which an isolation forest replaces robust z.",
+    )
+    gate_anomaly_margin: float = Field(
+        default=0.05, ge=0, description="Gate: margin above the highest training score that holds."
+    )
+    gate_holdout_fraction: float = Field(
+        default=0.2,
+        gt=0,
+        lt=1,
+        description="Gate: newest share of labelled history a new model version is judged on.",
+    )
+    gate_pause_seconds: int = Field(
+        default=3600,
+        gt=0,
+        description="Gate: how long a held run waits for an operator before quarantining.",
+    )
+    gate_poll_seconds: int = Field(
+        default=10, gt=0, description="Gate: how often a held run checks for the operator's answer."
+    )
+    gate_retrain_interval_seconds: int = Field(
+        default=86400, gt=0, description="How often retrain-gate-model runs."
+    )
+
     inbox_settle_seconds: float = Field(
         default=600.0,
         gt=0,
@@ -100,6 +147,40 @@ class Settings(BaseSettings):
         lt=65536,
         description="Port of the Prefect server `firstlight up` starts.",
     )
+    query_host: str = Field(
+        default="127.0.0.1", description="Address the query service (TAP, SCS, DataLink) binds."
+    )
+    query_port: int = Field(
+        default=8300, ge=0, lt=65536, description="Port of the query service (0: a free one)."
+    )
+    query_maxrec: int = Field(
+        default=10_000, gt=0, description="Rows a TAP query returns when it gives no MAXREC."
+    )
+    query_maxrec_limit: int = Field(
+        default=1_000_000, gt=0, description="Most rows a TAP query may ask for (MAXREC)."
+    )
+    query_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Time limit of one synchronous TAP query."
+    )
+    query_job_seconds: int = Field(
+        default=3600, gt=0, description="Most time an asynchronous TAP job may run."
+    )
+    query_job_retention_hours: float = Field(
+        default=72.0, gt=0, description="How long an asynchronous TAP job and its result are kept."
+    )
+    query_workers: int = Field(default=2, gt=0, description="Asynchronous TAP jobs run at once.")
+    query_database_url: str | None = Field(
+        default=None,
+        description=(
+            "Read-only SQLAlchemy URL the query service connects with; default: PostgreSQL, "
+            "the archive URL as query_role; SQLite, the archive file opened read-only."
+        ),
+    )
+    query_role: str = Field(
+        default="firstlight_reader",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL role (LOGIN) that may read only what is public.",
+    )
     s3_bucket: str | None = Field(default=None, description="S3 inbox bucket; unset: no S3 inbox.")
     s3_prefix: str = Field(default="", description="Key prefix of deliveries in the S3 inbox.")
     s3_endpoint_url: str | None = Field(
@@ -120,6 +201,11 @@ class Settings(BaseSettings):
         return self.data_dir / "quarantine"
 
     @property
+    def reports_dir(self) -> Path:
+        """Data Docs of validation: ``<mission>/<delivery_id>/attempt-<n>/index.html``."""
+        return self.data_dir / "reports"
+
+    @property
     def public_dir(self) -> Path:
         return self.data_dir / "public"
 
@@ -127,6 +213,11 @@ class Settings(BaseSettings):
     def embargo_dir(self) -> Path:
         """Private store of embargoed products until their release date."""
         return self.data_dir / "embargo"
+
+    @property
+    def query_jobs_dir(self) -> Path:
+        """Asynchronous TAP jobs (their state and results), kept across restarts."""
+        return self.data_dir / "tap-jobs"
 
     @property
     def archive_url(self) -> str:

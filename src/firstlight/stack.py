@@ -4,14 +4,18 @@ A Prefect server (its own SQLite database in the data directory unless
 PREFECT_API_DATABASE_CONNECTION_URL says otherwise), a process serving every
 deployment (flows/serve.py, polling for work every second), the automation
 that reports failed runs, and the arrival watchers of the inbox folder and,
-when configured, of the S3 inbox. Everything stops on ``stop()``: watchers
-first, so no arrival is announced to a server that is going away.
+when configured, of the S3 inbox, and the query service for scientists (TAP,
+cone search, DataLink; ``firstlight serve`` as a child process, on
+``query_port`` or, when that is taken, a free one). Everything stops on
+``stop()``: watchers first, so no arrival is announced to a server that is
+going away.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -37,6 +41,7 @@ class StackUrls:
     prefect_ui: str
     prefect_api: str
     inbox: Path
+    query_service: str
 
 
 def prefect_environment(settings: Settings, api_url: str) -> dict[str, str]:
@@ -72,11 +77,13 @@ class Stack:
         self._wait_for_deployment(REPORT_DEPLOYMENT, timeout=120)
         self._wait_for_deployment(RELEASE_DEPLOYMENT, timeout=30)
         ensure_failure_automation(self.api_url, self.settings.failure_webhook_url)
+        query_url = self._start_query_service()
         self.watchers.start()
         return StackUrls(
             prefect_ui=f"http://127.0.0.1:{self.port}",
             prefect_api=self.api_url,
             inbox=self.settings.inbox_dir.resolve(),
+            query_service=query_url,
         )
 
     def stop(self) -> None:
@@ -106,6 +113,24 @@ class Stack:
         self._procs[name] = subprocess.Popen(
             argv, env=self.env, cwd=PROJECT_DIR, stdout=fh, stderr=subprocess.STDOUT
         )
+
+    def _start_query_service(self, timeout: float = 60) -> str:
+        host = self.settings.query_host
+        port = _port_or_free(host, self.settings.query_port)
+        firstlight = str(Path(sys.executable).with_name("firstlight"))
+        self._spawn("query-service", [firstlight, "serve", "--host", host, "--port", str(port)])
+        shown = "127.0.0.1" if host == "0.0.0.0" else host  # noqa: S104 - naming, not binding
+        url = f"http://{shown}:{port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                if httpx.get(f"{url}/tap/availability", timeout=2).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"the query service on {url} did not answer in {timeout} s")
 
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -146,6 +171,19 @@ class Stack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _children(runner.pid):
             time.sleep(0.2)
+
+
+def _port_or_free(host: str, port: int) -> int:
+    """``port`` when it can be bound on ``host`` (0 or taken: one the system picks, logged)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.bind((host, 0))
+        chosen = int(sock.getsockname()[1])
+    if port and chosen != port:
+        log.warning("query port %s on %s is taken; the query service uses %s", port, host, chosen)
+    return chosen
 
 
 def _children(pid: int) -> list[int]:

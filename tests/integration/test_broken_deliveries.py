@@ -312,6 +312,16 @@ def ra_360(inbox: Path) -> Path:
     return path
 
 
+def magnitudes_out_of_range(inbox: Path) -> Path:
+    path = _gen(inbox)
+
+    def change(data: Any) -> None:
+        data["phot_g_mean_mag"][[4, 150]] = [99.0, -40.0]
+
+    _edit_sources(path, change)
+    return path
+
+
 def zero_rows(inbox: Path) -> Path:
     path = _gen(inbox)
     rewrite_fits(
@@ -571,6 +581,13 @@ CASES: dict[str, Case] = {
     "dec_out_of_range": Case(dec_out_of_range, "table.dec_range", SOURCES, column="dec"),
     "ra_360": Case(ra_360, "table.ra_range", SOURCES, column="ra"),
     "zero_rows": Case(zero_rows, "table.empty", SOURCES),
+    "magnitudes_out_of_range": Case(
+        magnitudes_out_of_range,
+        "expectation:expect_column_values_to_be_between",
+        SOURCES,
+        column="phot_g_mean_mag",
+        reason="2 of 200 rows",
+    ),
     "csv_null_source_id": Case(
         csv_null_source_id, "table.key_null", "catalogue/sources.csv", column="source_id"
     ),

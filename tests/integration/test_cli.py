@@ -187,8 +187,14 @@ def test_quarantine_list_show_and_retry_after_a_fix(ctx: Context, settings: Sett
     [held] = json.loads(output)
     assert held["state"] == "quarantined" and "table.key_unique" in held["reason"]
     code, output = _run("quarantine", "show", str(held["delivery_pk"]), "--json")
-    checks = {f["check"] for f in json.loads(output)["findings"]}
+    shown = json.loads(output)
+    checks = {f["check"] for f in shown["findings"]}
     assert "table.key_unique" in checks
+    # The attempt's Data Docs (the observation suite ran) are linked.
+    assert Path(shown["entry"]["data_docs"]).name == "index.html"
+    assert Path(shown["entry"]["data_docs"]).is_file()
+    code, output = _run("quarantine", "show", str(held["delivery_pk"]))
+    assert code == 0 and "Data Docs: file://" in output
 
     # The operator fixes the quarantined copy (here: the producer's corrected catalogue).
     copy = Path(held["quarantine_path"]) / "delivery"

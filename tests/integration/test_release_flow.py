@@ -54,6 +54,7 @@ def test_delivery_in_the_inbox_becomes_the_current_release(
         (Stage.VALIDATE, "ok"),
         (Stage.INGEST, "ok"),
         (Stage.INDEX, "ok"),
+        (Stage.GATE, "ok"),
         (Stage.PROMOTE, "ok"),
     ]
     # Every file in the public store under its versioned key, bytes unchanged.

@@ -82,12 +82,14 @@ def test_prefect_deploy_creates_every_deployment_with_its_trigger_and_schedule(
         "reconcile-inbox",
         "rebuild-indexes",
         "report-failure",
+        "retrain-gate-model",
     }
     assert {d["work_pool_name"] for d in deployments} == {"firstlight"}
     intervals = {
         name: [s["schedule"]["interval"] for s in d["schedules"]] for name, d in by_name.items()
     }
     assert intervals["release-embargoed"] == [3600.0] and intervals["reconcile-inbox"] == [600.0]
+    assert intervals["retrain-gate-model"] == [86400.0]
     automations = httpx.post(f"{api}/automations/filter", json={}, timeout=10).json()
     [trigger] = [a for a in automations if a["name"] == "delivery-arrived"]
     assert trigger["trigger"]["expect"] == [EVENT_ARRIVED]

@@ -3,8 +3,10 @@
 Belongs here: which checks run on which file, nothing else. A check is a
 function of one file's ``FileContext`` returning findings, and says itself
 whether it applies (returning none if not); ``FILE_CHECKS`` lists them in
-order, so a new kind of check (a Great Expectations suite per product type)
-joins by adding one function to the tuple.
+order, so a new kind of check joins by adding one function to the tuple.
+A check in ``AFTER_CLEAN`` (the Great Expectations suite of a catalogue) runs
+on a file only if the checks before it found no error in that file: data
+quality is not judged on a file whose structure is already wrong.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firstlight.checks.catalogue_checks import check_catalogue
+from firstlight.checks.expectations import check_catalogue_suite
 from firstlight.checks.fits_checks import check_fits_file
 from firstlight.checks.isolation import Limits, run_isolated
 from firstlight.checks.rules import FormatRules
-from firstlight.domain.findings import Finding, Report
+from firstlight.checks.suites import Suites
+from firstlight.domain.findings import Finding, Report, Severity
 from firstlight.domain.manifest import FileFormat, Manifest, ManifestFile, ProductType
 
 STEP = "validate"
@@ -32,6 +36,8 @@ class FileContext:
     mission: str
     rules: FormatRules
     chunk_rows: int
+    suites: Suites | None = None  # None: no expectation suites run
+    results_dir: Path | None = None  # where suites write validation results for Data Docs
 
 
 FileCheck = Callable[[FileContext], list[Finding]]
@@ -53,7 +59,24 @@ def catalogue_content(ctx: FileContext) -> list[Finding]:
     return check_catalogue(ctx.path, entry.path, entry.format, entry.table, ctx.chunk_rows)
 
 
-FILE_CHECKS: tuple[FileCheck, ...] = (fits_format, catalogue_content)
+def catalogue_expectations(ctx: FileContext) -> list[Finding]:
+    """Every row of a catalogue through the mission's catalogue expectation suite."""
+    entry = ctx.entry
+    if entry.table is None or ctx.suites is None:
+        return []
+    return check_catalogue_suite(
+        ctx.path,
+        entry.path,
+        entry.format,
+        entry.table,
+        ctx.suites.catalogue,
+        chunk_rows=ctx.chunk_rows,
+        results_dir=ctx.results_dir,
+    )
+
+
+FILE_CHECKS: tuple[FileCheck, ...] = (fits_format, catalogue_content, catalogue_expectations)
+AFTER_CLEAN: frozenset[FileCheck] = frozenset({catalogue_expectations})
 
 
 def validate_delivery(
@@ -64,11 +87,15 @@ def validate_delivery(
     checks: tuple[FileCheck, ...] = FILE_CHECKS,
     *,
     limits: Limits | None = None,
+    suites: Suites | None = None,
+    results_dir: Path | None = None,
 ) -> Report:
     """Run ``checks`` on every file the manifest lists; one report for the delivery.
 
     With ``limits``, each check runs in a child process under them (see
-    ``checks.isolation``): what the worker runs untrusted parsers with.
+    ``checks.isolation``): what the worker runs untrusted parsers with. With
+    ``suites``, catalogues also go through their expectation suite, which
+    writes its validation results to ``results_dir`` (for Data Docs).
     """
     report = Report(step=STEP)
     for entry in manifest.files:
@@ -78,10 +105,17 @@ def validate_delivery(
             mission=manifest.mission,
             rules=rules,
             chunk_rows=chunk_rows,
+            suites=suites,
+            results_dir=results_dir,
         )
+        clean = True
         for check in checks:
+            if check in AFTER_CLEAN and not clean:
+                continue
             if limits is None:
-                report.extend(check(ctx))
+                found = check(ctx)
             else:
-                report.extend(run_isolated(check, ctx, limits, file=entry.path))
+                found = run_isolated(check, ctx, limits, file=entry.path)
+            report.extend(found)
+            clean = clean and not any(f.severity is Severity.ERROR for f in found)
     return report

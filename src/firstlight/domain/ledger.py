@@ -30,6 +30,7 @@ class Stage(StrEnum):
     VALIDATE = "validate"
     INGEST = "ingest"
     INDEX = "index"
+    GATE = "gate"  # may it go public by itself? (services.gate)
     PROMOTE = "promote"
     QUARANTINE = "quarantine"
 
@@ -57,6 +58,7 @@ class LedgerEntry:
     arrived_at: datetime
     finished_at: datetime | None
     quarantine_path: str | None
+    data_docs: str | None = None  # index.html of the latest validation's Data Docs
 
 
 @dataclass(frozen=True)

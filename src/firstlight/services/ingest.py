@@ -19,6 +19,7 @@ from firstlight.domain.release import Observation
 from firstlight.domain.sky import healpix_index
 from firstlight.formats.tables import open_table
 from firstlight.services.context import Context
+from firstlight.services.features import FeatureCollector, record_features
 from firstlight.services.obscore import observation_from_fits
 from firstlight.services.ticket import Ticket
 from firstlight.storage.catalogues import Chunk
@@ -61,11 +62,16 @@ def ingest(ctx: Context, ticket: Ticket, progress: Progress | None = None) -> In
             if f.product_type.is_observation and f.format is FileFormat.FITS
         ]
         store.add_observations(key, observations)
+        collector = FeatureCollector()
+        collector.add_observations([obs for _, obs, _ in observations])
         rows = {
-            f.path: _load_catalogue(ctx, ticket, manifest, f, ids[f.path], progress=progress)
+            f.path: _load_catalogue(
+                ctx, ticket, manifest, f, ids[f.path], progress=progress, collector=collector
+            )
             for f in manifest.files
             if f.table is not None
         }
+        record_features(ctx, ticket, collector.features(manifest))
         return IngestSummary(key, len(ids), len(observations), rows)
 
 
@@ -107,6 +113,7 @@ def _load_catalogue(
     product_id: int,
     *,
     progress: Progress | None,
+    collector: FeatureCollector,
 ) -> int:
     assert f.table is not None
     definition = f.table
@@ -124,10 +131,12 @@ def _load_catalogue(
     table = backend.catalogue_table(definition, schema, name)
     reader = open_table(ticket.path / f.path, f.format, definition)
     total = reader.num_rows()
+    profiler = collector.profiler(definition)
 
     def chunks() -> Iterator[Chunk]:
         done = 0
         for chunk in reader.iter_chunks(ctx.settings.ingest_chunk_rows):
+            profiler.add(chunk)
             yield chunk
             done += len(next(iter(chunk.values()))) if chunk else 0
             if progress is not None:

@@ -1,7 +1,8 @@
 """Time-to-data from the ledger: per delivery, per stage, and in summary.
 
 Time-to-data runs from the delivery's admission (its arrival as the ledger
-saw it) to the end of the promotion that made it public.
+saw it) to the end of the promotion that made it public. Where a forecast was
+made at arrival (``services.forecast``), its error is tracked beside it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ class DeliveryStats:
     release_key: str | None
     time_to_data_seconds: float | None
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    forecast_seconds: float | None = None  # predicted at arrival
+
+    @property
+    def forecast_error_seconds(self) -> float | None:
+        """Predicted minus actual time-to-data (positive: it was faster than forecast)."""
+        if self.forecast_seconds is None or self.time_to_data_seconds is None:
+            return None
+        return self.forecast_seconds - self.time_to_data_seconds
 
 
 @dataclass(frozen=True)
@@ -33,12 +42,21 @@ class Summary:
     time_to_data_p90: float | None
     stage_mean_seconds: dict[str, float]
     per_delivery: list[DeliveryStats]
+    forecasts_compared: int = 0
+    forecast_mean_abs_error_seconds: float | None = None
+    forecast_mean_error_seconds: float | None = None  # bias: positive, forecasts too long
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def delivery_stats(ledger: Ledger, mission: str | None = None) -> Summary:
+def delivery_stats(
+    ledger: Ledger,
+    mission: str | None = None,
+    forecasts: dict[tuple[int, int], float | None] | None = None,
+) -> Summary:
+    """``forecasts``: predicted time-to-data per (delivery, attempt), from the gate's records."""
+    forecasts = forecasts or {}
     rows: list[DeliveryStats] = []
     for entry in ledger.entries(mission):
         stages: dict[str, float] = {}
@@ -57,6 +75,7 @@ def delivery_stats(ledger: Ledger, mission: str | None = None) -> Summary:
                 release_key=entry.release_key,
                 time_to_data_seconds=ttd,
                 stage_seconds=stages,
+                forecast_seconds=forecasts.get((entry.delivery_pk, entry.attempts)),
             )
         )
     released = sorted(r.time_to_data_seconds for r in rows if r.time_to_data_seconds is not None)
@@ -67,6 +86,7 @@ def delivery_stats(ledger: Ledger, mission: str | None = None) -> Summary:
     by_state: dict[str, int] = {}
     for r in rows:
         by_state[r.state] = by_state.get(r.state, 0) + 1
+    errors = [r.forecast_error_seconds for r in rows if r.forecast_error_seconds is not None]
     return Summary(
         deliveries=len(rows),
         by_state=by_state,
@@ -74,6 +94,9 @@ def delivery_stats(ledger: Ledger, mission: str | None = None) -> Summary:
         time_to_data_p90=_quantile(released, 0.9),
         stage_mean_seconds={k: statistics.fmean(v) for k, v in by_stage.items()},
         per_delivery=rows,
+        forecasts_compared=len(errors),
+        forecast_mean_abs_error_seconds=statistics.fmean(map(abs, errors)) if errors else None,
+        forecast_mean_error_seconds=statistics.fmean(errors) if errors else None,
     )
 
 

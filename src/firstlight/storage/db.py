@@ -33,6 +33,8 @@ def make_engine(url: str) -> Engine:
 
 
 def _sqlite_engine(url: str) -> Engine:
+    # file:...?mode=ro&uri=true: the query service's read-only connection.
+    read_only = make_url(url).query.get("mode") == "ro"
     engine = create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
@@ -43,7 +45,8 @@ def _sqlite_engine(url: str) -> Engine:
         # Hand transaction control to SQLAlchemy (see _on_begin).
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if not read_only:  # a read-only connection follows the writer's journal mode
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()

@@ -288,6 +288,13 @@ class Ledger:
                 ],
             )
 
+    def set_data_docs(self, delivery_pk: int, index: str | None) -> None:
+        """Link the Data Docs of the delivery's latest validation (None: it published none)."""
+        with self._writer.begin() as conn:
+            conn.execute(
+                update(deliveries).where(deliveries.c.id == delivery_pk).values(data_docs=index)
+            )
+
     def findings(self, delivery_pk: int) -> list[Finding]:
         query = select(findings).where(findings.c.delivery == delivery_pk).order_by(findings.c.id)
         with self._engine.connect() as conn:
@@ -397,4 +404,5 @@ def _entry(row: Row[Any]) -> LedgerEntry:
         arrived_at=row.arrived_at,
         finished_at=row.finished_at,
         quarantine_path=row.quarantine_path,
+        data_docs=row.data_docs,
     )

@@ -238,3 +238,71 @@ findings = Table(
     Column("observed", Text),
     Column("reason", Text, nullable=False),
 )
+
+# --- the release gate (services/gate.py, docs/gate.md) ---------------------------------
+
+# What a delivery looked like (sizes, column summaries, sky cells, findings, stage
+# timings), per attempt: the anomaly model's inputs and the drift reference.
+delivery_features = Table(
+    "delivery_features",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("delivery", Integer, ForeignKey("deliveries.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("features", JSON, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("delivery", "attempt", name="uq_delivery_features"),
+)
+
+# The gate's decision per attempt: held ones are later approved or rejected by an operator.
+gate_decisions = Table(
+    "gate_decisions",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("delivery", Integer, ForeignKey("deliveries.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    # auto-pass | held | approved | rejected
+    Column("decision", String(16), nullable=False),
+    # rules | model vN | operator:<name> | timeout
+    Column("decided_by", String(100), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("drift", JSON, nullable=False),
+    Column("anomaly_score", Float, nullable=True),
+    Column("anomaly_threshold", Float, nullable=True),
+    Column("thresholds", JSON, nullable=False),
+    Column("model_version", Integer, nullable=True),
+    Column("held_at", UTCDateTime, nullable=True),
+    Column("decided_at", UTCDateTime, nullable=False),
+    UniqueConstraint("delivery", "attempt", name="uq_gate_decisions"),
+)
+
+# Versions of the anomaly model: parameters as JSON (the training matrix and
+# hyperparameters; the model is refitted from them, deterministically: no pickle).
+gate_models = Table(
+    "gate_models",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(32), nullable=False),
+    # candidate | current | retired | rejected
+    Column("state", String(16), nullable=False),
+    Column("trained_at", UTCDateTime, nullable=False),
+    Column("window_from", UTCDateTime, nullable=True),
+    Column("window_to", UTCDateTime, nullable=True),
+    Column("samples", Integer, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("params", JSON, nullable=False),
+)
+
+# Time-to-data predicted at arrival from the delivery's size, to compare with the actual.
+ttd_forecasts = Table(
+    "ttd_forecasts",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("delivery", Integer, ForeignKey("deliveries.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("predicted_seconds", Float, nullable=True),
+    Column("model", String(64), nullable=False),
+    Column("inputs", JSON, nullable=False),
+    Column("made_at", UTCDateTime, nullable=False),
+    UniqueConstraint("delivery", "attempt", name="uq_ttd_forecasts"),
+)

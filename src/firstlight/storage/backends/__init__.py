@@ -88,6 +88,7 @@ def backend_for(engine: Engine, settings: Settings) -> Backend:
             cluster=settings.cluster_catalogues,
             partition_rows=settings.pg_partition_rows,
             partitions=settings.pg_partitions,
+            reader_role=settings.query_role,
         )
     if name == "oracle":
         from firstlight.storage.backends.oracle import OracleBackend

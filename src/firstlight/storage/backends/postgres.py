@@ -8,6 +8,8 @@
   range-partitioned by q3c pixel (docs/scaling.md).
 - Promotion re-points views in the mission's schema (``gaia.sources``) inside
   the same transaction as the ``current_releases`` switch.
+- Promotion also grants the query service's read-only role what became
+  public (``storage.reader``).
 - ObsCore positions have a q3c index and its text columns a GIN full-text
   index, both created by the migrations.
 """
@@ -25,6 +27,7 @@ from firstlight.domain.release import CatalogueTable
 from firstlight.storage import fulltext
 from firstlight.storage.backends.pgcopy import HEADER, TRAILER, encode_ahead, fixed_width
 from firstlight.storage.catalogues import BulkLoader, Chunk, catalogue_table, chunk_to_rows
+from firstlight.storage.reader import grant_public_access
 
 PG_TYPES: dict[DataType, str] = {
     DataType.BOOLEAN: "bool",
@@ -81,11 +84,17 @@ class PostgresBackend:
     name = "postgresql"
 
     def __init__(
-        self, *, cluster: bool = True, partition_rows: int = 50_000_000, partitions: int = 24
+        self,
+        *,
+        cluster: bool = True,
+        partition_rows: int = 50_000_000,
+        partitions: int = 24,
+        reader_role: str | None = None,
     ) -> None:
         self.cluster = cluster
         self.partition_rows = partition_rows
         self.partitions = partitions
+        self.reader_role = reader_role
 
     def create_catalogue(
         self, conn: Connection, table: Table, definition: TableDefinition, rows: int | None
@@ -187,6 +196,10 @@ class PostgresBackend:
             # Both are transactional: readers see the old view or the new one.
             conn.exec_driver_sql(f"DROP VIEW IF EXISTS {view}")
             conn.exec_driver_sql(f"CREATE VIEW {view} AS SELECT * FROM {source}")  # noqa: S608
+        if self.reader_role is not None:
+            # The query service's role reads the release just made public (and
+            # the shared tables), in the same transaction as the switch.
+            grant_public_access(conn, self.reader_role, create=False)
 
     def text_match(self, release_key: str, text: str) -> ColumnElement[bool]:
         return fulltext.postgres_match(text)

@@ -1,0 +1,494 @@
+"""ADQL geometry rewritten for a backend's spatial index.
+
+``CONTAINS(POINT(ra, dec), CIRCLE(ra0, dec0, r)) = 1``, ``INTERSECTS`` of a
+point, ``DISTANCE(...) < r``, ``BOX`` and ``POLYGON`` become:
+
+- PostgreSQL: q3c (``q3c_radial_query``, ``q3c_join``, ``q3c_poly_query``,
+  ``q3c_dist``), which use the q3c index on (ra, dec);
+- SQLite and Oracle: HEALPix ranges on the ``_hpx`` B-tree (``cone_ranges``)
+  as a prefilter, then the exact test: the angular distance (SQLite's
+  registered ``ang_sep_deg``; on Oracle the haversine in SQL) or, for
+  polygons (edges are great circles, as in q3c), the side of every edge's
+  plane for a convex one, else a crossing count in the gnomonic projection
+  (where great circles become straight lines).
+
+Geometry values themselves (a POINT in the select list) are not supported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from firstlight.domain.sky import angular_separation_scalar, cone_ranges
+from firstlight.query.adql.errors import AdqlError
+
+_RAD = math.pi / 180
+
+
+@dataclass(frozen=True)
+class Point:
+    ra: exp.Expr
+    dec: exp.Expr
+
+
+@dataclass(frozen=True)
+class Circle:
+    center: Point
+    radius: exp.Expr
+
+
+@dataclass(frozen=True)
+class Polygon:
+    vertices: tuple[tuple[float, float], ...]
+
+
+Shape = Point | Circle | Polygon
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """The position columns of a table alias and, on HEALPix backends, its index column."""
+
+    ra: str
+    dec: str
+    healpix: str | None
+
+
+def number(node: exp.Expr) -> float | None:
+    """The value of a numeric constant (``2``, ``-1.5``, ``(3)``), else None."""
+    if isinstance(node, exp.Paren):
+        return number(node.this)
+    if isinstance(node, exp.Neg):
+        inner = number(node.this)
+        return None if inner is None else -inner
+    if isinstance(node, exp.Literal) and not node.is_string:
+        return float(node.this)
+    return None
+
+
+def _name(node: exp.Expr) -> str | None:
+    return str(node.this).upper() if isinstance(node, exp.Anonymous) else None
+
+
+def _args(node: exp.Expr) -> list[exp.Expr]:
+    args = list(node.expressions)
+    # ADQL 2.0's coordinate system argument ('ICRS', ''): ICRS is all there is here.
+    if args and isinstance(args[0], exp.Literal) and args[0].is_string:
+        args = args[1:]
+    return args
+
+
+def _constants(node: exp.Expr, args: list[exp.Expr]) -> list[float]:
+    values = [number(a) for a in args]
+    if any(v is None for v in values):
+        raise AdqlError.at(node, f"{_name(node)} takes numeric constants here")
+    return [v for v in values if v is not None]
+
+
+def shape(node: exp.Expr) -> Shape:
+    name, args = _name(node), _args(node) if isinstance(node, exp.Anonymous) else []
+    if name == "POINT" and len(args) == 2:
+        return Point(args[0], args[1])
+    if name == "CIRCLE" and len(args) == 3:
+        return Circle(Point(args[0], args[1]), args[2])
+    if name == "CIRCLE" and len(args) == 2:
+        center = shape(args[0])
+        if isinstance(center, Point):
+            return Circle(center, args[1])
+    if name == "BOX" and len(args) == 4:
+        ra, dec, width, height = _constants(node, args)
+        w, h = width / 2, height / 2
+        corners = ((ra - w, dec - h), (ra + w, dec - h), (ra + w, dec + h), (ra - w, dec + h))
+        return Polygon(corners)
+    if name == "POLYGON":
+        if all(_name(a) == "POINT" for a in args) and len(args) >= 3:
+            flat = [c for a in args for c in _args(a)]
+        else:
+            flat = args
+        values = _constants(node, flat)
+        if len(values) % 2 or len(values) < 6:
+            raise AdqlError.at(node, "POLYGON needs at least three (ra, dec) vertices")
+        return Polygon(tuple(zip(values[::2], values[1::2], strict=True)))
+    what = name or node.key.upper()
+    raise AdqlError.at(node, f"expected POINT, CIRCLE, BOX or POLYGON, found {what}")
+
+
+# Builders that never copy a fresh node (sqlglot's operators and helpers copy
+# their operands: quadratic on the large expressions built here). A node that
+# already sits in a tree (a user's column) is copied, as it may appear twice.
+def _own(e: exp.Expr) -> exp.Expr:
+    return e.copy() if e.parent is not None else e
+
+
+def _fn(name: str, *args: exp.Expr) -> exp.Expr:
+    return exp.Anonymous(this=name, expressions=[_own(a) for a in args])
+
+
+def _lit(value: float) -> exp.Expr:
+    return exp.convert(float(value))
+
+
+def _add(a: exp.Expr, b: exp.Expr) -> exp.Expr:
+    return exp.Add(this=_own(a), expression=_own(b))
+
+
+def _sub(a: exp.Expr, b: exp.Expr) -> exp.Expr:
+    return exp.Sub(this=_own(a), expression=_own(b))
+
+
+def _mul(a: exp.Expr, b: exp.Expr) -> exp.Expr:
+    return exp.Mul(this=_own(a), expression=_own(b))
+
+
+def _div(a: exp.Expr, b: exp.Expr) -> exp.Expr:
+    return exp.Div(this=_own(a), expression=_own(b))
+
+
+def _paren(e: exp.Expr) -> exp.Expr:
+    return exp.Paren(this=_own(e))
+
+
+def _and(*terms: exp.Expr) -> exp.Expr:
+    return exp.and_(*[_own(t) for t in terms], copy=False)
+
+
+def _cmp(kind: type[exp.Binary], a: exp.Expr, b: exp.Expr) -> exp.Expr:
+    return kind(this=_own(a), expression=_own(b))
+
+
+class Spatial:
+    """How one backend tests and measures positions."""
+
+    def __init__(self, backend: str, healpix_order: int, indexed: Mapping[str, Indexed]) -> None:
+        self.backend = backend
+        self.healpix_order = healpix_order
+        self.indexed = indexed
+
+    # -- measures -----------------------------------------------------------
+
+    def distance(self, a: Point, b: Point) -> exp.Expr:
+        if self.backend == "postgresql":
+            return _fn("q3c_dist", a.ra, a.dec, b.ra, b.dec)
+        if self.backend == "sqlite":
+            return _fn("ang_sep_deg", a.ra, a.dec, b.ra, b.dec)
+        return self._haversine(a, b)
+
+    @staticmethod
+    def _haversine(a: Point, b: Point) -> exp.Expr:
+        rad = _RAD
+        d1, d2 = _mul(_paren(a.dec), _lit(rad)), _mul(_paren(b.dec), _lit(rad))
+        r1, r2 = _mul(_paren(a.ra), _lit(rad)), _mul(_paren(b.ra), _lit(rad))
+        sin_dd = _fn("SIN", _div(_paren(_sub(d2, d1)), _lit(2)))
+        sin_dr = _fn("SIN", _div(_paren(_sub(r2.copy(), r1.copy())), _lit(2)))
+        cosines = _mul(_fn("COS", d1.copy()), _fn("COS", d2.copy()))
+        h = _add(
+            exp.Pow(this=sin_dd, expression=_lit(2)),
+            _mul(cosines, exp.Pow(this=sin_dr, expression=_lit(2))),
+        )
+        return _mul(_fn("ASIN", _fn("SQRT", _fn("LEAST", h, _lit(1)))), _lit(2 / rad))
+
+    # -- predicates ---------------------------------------------------------
+
+    def _index(self, p: Point) -> tuple[str, Indexed] | None:
+        if not (isinstance(p.ra, exp.Column) and isinstance(p.dec, exp.Column)):
+            return None
+        alias = p.ra.table
+        found = self.indexed.get(alias)
+        if found is None or p.dec.table != alias:
+            return None
+        if (p.ra.name, p.dec.name) != (found.ra, found.dec):
+            return None
+        return alias, found
+
+    def _prefilter(self, p: Point, ra: float, dec: float, radius: float) -> exp.Expr | None:
+        """HEALPix ranges covering the cone, on the point's table's index (or None)."""
+        found = self._index(p)
+        if found is None or found[1].healpix is None:
+            return None
+        alias, idx = found
+        ranges = cone_ranges(ra % 360.0, dec, min(max(radius, 1e-9), 180.0), self.healpix_order)
+        terms = [
+            exp.Between(
+                this=exp.column(idx.healpix or "", table=alias),
+                low=exp.convert(lo),
+                high=exp.convert(hi),
+            )
+            for lo, hi in ranges
+        ]
+        return exp.Paren(this=exp.or_(*terms, copy=False)) if terms else exp.false()
+
+    def cone(self, p: Point, c: Circle) -> exp.Expr:
+        cra, cdec, r = number(c.center.ra), number(c.center.dec), number(c.radius)
+        if self.backend == "postgresql":
+            if cra is not None and cdec is not None:
+                return _fn("q3c_radial_query", p.ra, p.dec, c.center.ra, c.center.dec, c.radius)
+            return _fn("q3c_join", c.center.ra, c.center.dec, p.ra, p.dec, c.radius)
+        exact = _cmp(exp.LTE, self.distance(p, c.center), _paren(c.radius))
+        if cra is None or cdec is None or r is None:
+            return exact
+        prefilter = self._prefilter(p, cra, cdec, r)
+        return exact if prefilter is None else _and(prefilter, exact)
+
+    def distance_below(
+        self, p: Point, center: Point, radius: float, comparison: exp.Expr
+    ) -> exp.Expr:
+        """``DISTANCE(p, center) < radius`` with the index: a cone filter and the comparison."""
+        cra, cdec = number(center.ra), number(center.dec)
+        if cra is None or cdec is None:
+            return comparison
+        if self.backend == "postgresql":
+            if self._index(p) is None:
+                return comparison
+            cone = _fn("q3c_radial_query", p.ra, p.dec, center.ra, center.dec, _lit(radius))
+            return _and(cone, comparison)
+        prefilter = self._prefilter(p, cra, cdec, radius)
+        return comparison if prefilter is None else _and(prefilter, comparison)
+
+    def polygon(self, p: Point, poly: Polygon) -> exp.Expr:
+        if self.backend == "postgresql":
+            flat = exp.Array(expressions=[_lit(v) for xy in poly.vertices for v in xy])
+            return _fn("q3c_poly_query", p.ra, p.dec, exp.cast(flat, "DOUBLE[]"))
+        ra0, dec0 = _centre(poly.vertices)
+        radius = max(angular_separation_scalar(ra0, dec0, ra, dec) for ra, dec in poly.vertices)
+        normals = _convex_normals(poly.vertices)
+        exact = (
+            _inside_convex(p, normals)
+            if normals is not None
+            else _inside_projected(p, poly, ra0, dec0)
+        )
+        prefilter = self._prefilter(p, ra0, dec0, radius * 1.0001 + 1e-9)
+        return exact if prefilter is None else _and(prefilter, exact)
+
+
+def _centre(vertices: tuple[tuple[float, float], ...]) -> tuple[float, float]:
+    """The normalised mean of the vertices' unit vectors: a tangent point inside."""
+    x = y = z = 0.0
+    for ra, dec in vertices:
+        x += math.cos(dec * _RAD) * math.cos(ra * _RAD)
+        y += math.cos(dec * _RAD) * math.sin(ra * _RAD)
+        z += math.sin(dec * _RAD)
+    return math.degrees(math.atan2(y, x)) % 360.0, math.degrees(math.atan2(z, math.hypot(x, y)))
+
+
+def _unit(ra: float, dec: float) -> tuple[float, float, float]:
+    r, d = ra * _RAD, dec * _RAD
+    return math.cos(d) * math.cos(r), math.cos(d) * math.sin(r), math.sin(d)
+
+
+def _cross(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, float, float]:
+    return a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]
+
+
+def _dot(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def _convex_normals(
+    vertices: tuple[tuple[float, float], ...],
+) -> list[tuple[float, float, float]] | None:
+    """Inward normals of the edges' great circles if the polygon is convex, else None."""
+    units = [_unit(ra, dec) for ra, dec in vertices]
+    normals = [_cross(a, b) for a, b in zip(units, units[1:] + units[:1], strict=True)]
+    sides = {
+        math.copysign(1.0, _dot(n, v))
+        for n in normals
+        for v in units
+        if abs(_dot(n, v)) > 1e-12  # the edge's own ends lie on it
+    }
+    if len(sides) != 1:
+        return None
+    sign = sides.pop()
+    return [(sign * n[0], sign * n[1], sign * n[2]) for n in normals]
+
+
+def _inside_convex(p: Point, normals: list[tuple[float, float, float]]) -> exp.Expr:
+    """Inside every edge's great circle: n . p >= 0 for the inward normal n of each edge."""
+
+    def rad(e: exp.Expr) -> exp.Expr:
+        return _mul(_paren(e), _lit(_RAD))
+
+    terms = []
+    for nx, ny, nz in normals:
+        cos_dec = _fn("COS", rad(p.dec))
+        x = _mul(_mul(cos_dec, _fn("COS", rad(p.ra))), _lit(nx))
+        y = _mul(_mul(cos_dec.copy(), _fn("SIN", rad(p.ra))), _lit(ny))
+        z = _mul(_fn("SIN", rad(p.dec)), _lit(nz))
+        terms.append(_cmp(exp.GTE, _add(_add(x, y), z), _lit(0)))
+    return _and(*terms)
+
+
+def _project(ra: float, dec: float, ra0: float, dec0: float) -> tuple[float, float]:
+    d, d0, dra = dec * _RAD, dec0 * _RAD, (ra - ra0) * _RAD
+    cosc = math.sin(d0) * math.sin(d) + math.cos(d0) * math.cos(d) * math.cos(dra)
+    if cosc <= 0:
+        raise AdqlError("POLYGON spans more than a hemisphere")
+    x = math.cos(d) * math.sin(dra) / cosc
+    y = (math.cos(d0) * math.sin(d) - math.sin(d0) * math.cos(d) * math.cos(dra)) / cosc
+    return x, y
+
+
+def _inside_projected(p: Point, poly: Polygon, ra0: float, dec0: float) -> exp.Expr:
+    """Crossing-number test of the point in the gnomonic projection at (ra0, dec0)."""
+    s0, c0 = math.sin(dec0 * _RAD), math.cos(dec0 * _RAD)
+
+    def dra() -> exp.Expr:
+        return _mul(_paren(_sub(_paren(p.ra), _lit(ra0))), _lit(_RAD))
+
+    def d() -> exp.Expr:
+        return _mul(_paren(p.dec), _lit(_RAD))
+
+    def cosc() -> exp.Expr:
+        return _add(
+            _mul(_lit(s0), _fn("SIN", d())),
+            _mul(_mul(_lit(c0), _fn("COS", d())), _fn("COS", dra())),
+        )
+
+    def over_cosc(e: exp.Expr) -> exp.Expr:
+        return _div(_paren(e), _fn("NULLIF", cosc(), _lit(0)))
+
+    def x() -> exp.Expr:
+        return over_cosc(_mul(_fn("COS", d()), _fn("SIN", dra())))
+
+    def y() -> exp.Expr:
+        return over_cosc(
+            _sub(
+                _mul(_lit(c0), _fn("SIN", d())),
+                _mul(_mul(_lit(s0), _fn("COS", d())), _fn("COS", dra())),
+            )
+        )
+
+    corners = [_project(ra, dec, ra0, dec0) for ra, dec in poly.vertices]
+    crossings: list[exp.Expr] = []
+    for (xi, yi), (xj, yj) in zip(corners, corners[1:] + corners[:1], strict=True):
+        if yi == yj:
+            continue
+        lo, hi = min(yi, yj), max(yi, yj)
+        spans = _and(_cmp(exp.GTE, y(), _lit(lo)), _cmp(exp.LT, y(), _lit(hi)))
+        edge_x = _add(_lit(xi), _mul(_paren(_sub(y(), _lit(yi))), _lit((xj - xi) / (yj - yi))))
+        left = _cmp(exp.LT, x(), edge_x)
+        crossing = exp.If(this=_and(spans, left), true=exp.convert(1))
+        crossings.append(exp.Case(ifs=[crossing], default=exp.convert(0)))
+    total = crossings[0]
+    for term in crossings[1:]:
+        total = _add(total, term)
+    odd = exp.EQ(
+        this=exp.Mod(this=_paren(total), expression=exp.convert(2)), expression=exp.convert(1)
+    )
+    return _and(_cmp(exp.GT, cosc(), _lit(0)), odd)
+
+
+def _truth(node: exp.Expr) -> int | None:
+    value = number(node)
+    return int(value) if value in (0.0, 1.0) else None
+
+
+_PREDICATES = frozenset({"CONTAINS", "INTERSECTS"})
+
+
+def _predicate_name(node: exp.Expr) -> str | None:
+    if isinstance(node, exp.Contains):
+        return "CONTAINS"
+    name = _name(node)
+    return name if name in _PREDICATES else None
+
+
+def rewrite_geometry(tree: exp.Expr, spatial: Spatial) -> exp.Expr:
+    """Replace every geometry function of ``tree`` by what the backend runs."""
+
+    def predicate(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Contains):
+            left, right = shape(node.this), shape(node.expression)
+        else:
+            left, right = shape(node.expressions[0]), shape(node.expressions[1])
+        name = _predicate_name(node)
+        if name == "INTERSECTS" and isinstance(right, Point):
+            left, right = right, left
+        if isinstance(left, Point) and isinstance(right, Circle):
+            return spatial.cone(left, right)
+        if isinstance(left, Point) and isinstance(right, Polygon):
+            return spatial.polygon(left, right)
+        if isinstance(left, Circle) and isinstance(right, Circle):
+            gap = spatial.distance(left.center, right.center)
+            if name == "INTERSECTS":
+                return _cmp(exp.LTE, gap, _add(_paren(left.radius), _paren(right.radius)))
+            return _cmp(exp.LTE, _add(gap, _paren(left.radius)), _paren(right.radius))
+        kinds = f"{type(left).__name__.upper()} and {type(right).__name__.upper()}"
+        raise AdqlError.at(node, f"{name} of a {kinds} is not supported")
+
+    def comparison(node: exp.Expr) -> exp.Expr:
+        # CONTAINS(...) = 1 / 0, either way round.
+        if isinstance(node, exp.EQ | exp.NEQ):
+            for geo, other in ((node.this, node.expression), (node.expression, node.this)):
+                if _predicate_name(geo) and _truth(other) is not None:
+                    truth = _truth(other) == 1
+                    if isinstance(node, exp.NEQ):
+                        truth = not truth
+                    pred = _paren(predicate(geo))
+                    return pred if truth else exp.not_(pred)
+        # DISTANCE(p, const) < r: the index first.
+        if isinstance(node, exp.LT | exp.LTE) and _name(node.this) == "DISTANCE":
+            radius = number(node.expression)
+            points = _distance_points(node.this)
+            if radius is not None and points is not None:
+                a, b = points
+                if number(a.ra) is not None:
+                    a, b = b, a
+                return _paren(spatial.distance_below(a, b, radius, node.copy()))
+        return node
+
+    def functions(node: exp.Expr) -> exp.Expr:
+        name = _predicate_name(node)
+        if name is not None:
+            pred = predicate(node)
+            if isinstance(node.parent, exp.Where | exp.Having | exp.And | exp.Or | exp.Not):
+                return _paren(pred)
+            return exp.Case(ifs=[exp.If(this=pred, true=_lit(1))], default=_lit(0))
+        fname = _name(node)
+        if fname == "DISTANCE":
+            points = _distance_points(node)
+            if points is None:
+                raise AdqlError.at(node, "DISTANCE takes two POINTs or four numbers")
+            return spatial.distance(*points)
+        if fname in ("COORD1", "COORD2"):
+            args = _args(node)
+            p = shape(args[0]) if len(args) == 1 else None
+            if not isinstance(p, Point):
+                raise AdqlError.at(node, f"{fname} takes one POINT")
+            return _paren(p.ra if fname == "COORD1" else p.dec)
+        if fname in ("POINT", "CIRCLE", "BOX", "POLYGON"):
+            raise AdqlError.at(
+                node,
+                f"a {fname} cannot be a value here: use it in CONTAINS, "
+                "INTERSECTS or DISTANCE (COORD1/COORD2 give a POINT's coordinates)",
+            )
+        return node
+
+    tree = tree.transform(comparison, copy=False)
+    return _transform_top_down(tree, functions)
+
+
+def _transform_top_down(tree: exp.Expr, fn: Callable[[exp.Expr], exp.Expr]) -> exp.Expr:
+    """Like ``transform`` but parents first, so a predicate sees its own arguments whole."""
+    replaced = fn(tree)
+    if replaced is not tree:
+        if tree.parent is not None:
+            tree.replace(replaced)
+        return replaced
+    for child in list(tree.iter_expressions()):
+        _transform_top_down(child, fn)
+    return tree
+
+
+def _distance_points(node: exp.Expr) -> tuple[Point, Point] | None:
+    args = _args(node)
+    if len(args) == 4:
+        return Point(args[0], args[1]), Point(args[2], args[3])
+    if len(args) == 2:
+        a, b = shape(args[0]), shape(args[1])
+        if isinstance(a, Point) and isinstance(b, Point):
+            return a, b
+    return None

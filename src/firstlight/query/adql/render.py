@@ -1,0 +1,365 @@
+"""ADQL in, the backend's SQL out: the one translator for every archive database.
+
+The output is built from the parsed tree only: table names come from the
+public catalogue (``query.public``), identifiers are quoted the way the
+archive's own tables were created (SQLAlchemy's preparer for the dialect),
+literals are rendered by sqlglot as literals. Steps, in order:
+
+1. parse (``dialect``), refuse what is not ADQL (``check.check_forms``);
+2. resolve every table to a public one and qualify every column (``check``);
+3. make functions mean the same everywhere (``functions``);
+4. rewrite geometry for the backend's spatial index (``geometry``);
+5. apply the row limit: ``TOP n``, or ``maxrec + 1`` rows to detect overflow;
+6. replace public tables by physical ones, ObsCore and TAP_SCHEMA by subqueries.
+
+Literal text is never spliced into SQL, with one exception of our own: the
+TAP_SCHEMA subqueries, rendered by sqlglot from literals and cached, take the
+place of a random placeholder name after rendering.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import cache, lru_cache
+from typing import Any
+
+from sqlalchemy.engine import Dialect as SqlaDialect
+from sqlglot import exp
+
+from firstlight.query.adql.check import check_forms, qualify_columns, resolve_tables
+from firstlight.query.adql.dialect import parse_adql
+from firstlight.query.adql.errors import AdqlError
+from firstlight.query.adql.functions import portable_functions
+from firstlight.query.adql.geometry import Indexed, Spatial, number, rewrite_geometry
+from firstlight.query.public import (
+    OBSCORE_COLUMNS,
+    OBSCORE_STORED,
+    CatalogueSource,
+    ObscoreSource,
+    PublicColumn,
+    PublicTable,
+    ValuesSource,
+)
+from firstlight.storage import schema as archive_schema
+
+# sqlglot's name for each archive backend (SQLAlchemy dialect names).
+SQLGLOT_DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite", "oracle": "oracle"}
+HEALPIX_ALIAS = "_hpx"  # ObsCore's HEALPix column inside its subquery (hidden)
+
+_CAST_TYPES = {
+    "boolean": "BOOLEAN",
+    "short": "SMALLINT",
+    "int": "INT",
+    "long": "BIGINT",
+    "float": "REAL",
+    "double": "DOUBLE",
+    "char": "VARCHAR(4000)",
+}
+
+
+@dataclass(frozen=True)
+class Translation:
+    sql: str
+    # One per output column: its public description when it is a column of a
+    # public table (renamed to the output name), else a name only (datatype "").
+    columns: tuple[PublicColumn, ...]
+    limit: int | None  # the row limit in the SQL (TOP, or maxrec + 1)
+    tables: tuple[str, ...]  # the public tables read
+
+
+def translate_adql(
+    adql: str,
+    tables: Sequence[PublicTable],
+    backend: str,
+    *,
+    maxrec: int | None = None,
+    healpix_order: int = 16,
+) -> Translation:
+    """Translate one ADQL query for ``backend`` (postgresql, sqlite, oracle)."""
+    if backend not in SQLGLOT_DIALECTS:
+        raise ValueError(f"no ADQL rendering for the {backend!r} database")
+    tree: exp.Expr = parse_adql(adql)
+    check_forms(tree)  # also refuses WITH, which ADQL 2.1 does not have
+    used = resolve_tables(tree, tables)
+    tree = qualify_columns(tree, used)
+    aliases = _aliases(tree, used)
+    columns = _output_columns(tree, aliases)
+    tree = _portable_functions(tree, backend, aliases)
+    spatial = Spatial(backend, healpix_order, _indexed(aliases, backend))
+    tree = rewrite_geometry(tree, spatial)
+    limit = _apply_limit(tree, maxrec)
+    spliced = _physical_tables(tree, used, backend)
+    _quote_like_archive(tree, backend)
+    # No comments: they are the one part of the text sqlglot would carry over.
+    sql = tree.sql(dialect=SQLGLOT_DIALECTS[backend], comments=False)
+    for token, subquery in spliced.items():
+        sql = sql.replace(token, f"({subquery})")
+    return Translation(sql, columns, limit, tuple(sorted(used)))
+
+
+# -- tables and columns --------------------------------------------------------
+
+
+def _aliases(tree: exp.Expr, used: dict[str, PublicTable]) -> dict[str, PublicTable]:
+    """Table alias -> public table; an alias naming two tables (in two scopes) is left out."""
+    found: dict[str, PublicTable] = {}
+    clashes: set[str] = set()
+    for ref in tree.find_all(exp.Table):
+        table = used[f"{ref.db}.{ref.name}"]
+        alias = ref.alias_or_name
+        if alias in found and found[alias] is not table:
+            clashes.add(alias)
+        found[alias] = table
+    return {a: t for a, t in found.items() if a not in clashes}
+
+
+def _output_columns(tree: exp.Expr, aliases: dict[str, PublicTable]) -> tuple[PublicColumn, ...]:
+    select = tree
+    while isinstance(select, exp.SetOperation):
+        select = select.this
+    assert isinstance(select, exp.Select)
+    out: list[PublicColumn] = []
+    for projection in select.expressions:
+        name = projection.alias_or_name
+        inner = projection.this if isinstance(projection, exp.Alias) else projection
+        described: PublicColumn | None = None
+        if isinstance(inner, exp.Column) and inner.table in aliases:
+            try:
+                described = aliases[inner.table].column(inner.name)
+            except KeyError:
+                described = None
+        if described is not None:
+            out.append(replace(described, name=name))
+        else:
+            out.append(_computed(name, inner, aliases))
+    return tuple(out)
+
+
+# Functions whose result is a double whatever the database's own type for it.
+_DOUBLES = (
+    exp.Div, exp.Avg, exp.Floor, exp.Ceil, exp.Round, exp.Trunc, exp.Sqrt, exp.Pow, exp.Ln,
+    exp.Log, exp.Exp, exp.Sin, exp.Cos, exp.Tan, exp.Asin, exp.Acos, exp.Atan, exp.Atan2,
+    exp.Cot, exp.Degrees, exp.Radians, exp.Pi, exp.Rand, exp.Mod,
+)  # fmt: skip
+_TEXTS = (exp.Upper, exp.Lower, exp.DPipe, exp.Substring)
+_SAME_AS_ARGUMENT = (exp.Min, exp.Max, exp.Abs, exp.Sum, exp.Coalesce, exp.Paren, exp.Neg)
+
+
+def _computed(name: str, node: exp.Expr, aliases: dict[str, PublicTable]) -> PublicColumn:
+    """A computed column's type where ADQL fixes it (so every backend says the same)."""
+    if isinstance(node, exp.Count):
+        return PublicColumn(name=name, datatype="long")
+    if isinstance(node, _DOUBLES) or (
+        isinstance(node, exp.Anonymous) and str(node.this).upper() == "DISTANCE"
+    ):
+        return PublicColumn(name=name, datatype="double")
+    if isinstance(node, _TEXTS):
+        return PublicColumn(name=name, datatype="char", arraysize="*")
+    if isinstance(node, _SAME_AS_ARGUMENT) and isinstance(node.this, exp.Column):
+        column = node.this
+        if column.table in aliases:
+            try:
+                base = aliases[column.table].column(column.name)
+            except KeyError:
+                base = None
+            if base is not None:
+                datatype = base.datatype
+                if isinstance(node, exp.Sum) and datatype in ("short", "int"):
+                    datatype = "long"
+                return PublicColumn(
+                    name=name, datatype=datatype, arraysize=base.arraysize, unit=base.unit
+                )
+    return PublicColumn(name=name, datatype="")  # typed from its values when run
+
+
+def _indexed(aliases: dict[str, PublicTable], backend: str) -> dict[str, Indexed]:
+    healpix = backend != "postgresql"
+    out: dict[str, Indexed] = {}
+    for alias, table in aliases.items():
+        source = table.source
+        if isinstance(source, CatalogueSource) and source.ra and source.dec:
+            out[alias] = Indexed(source.ra, source.dec, source.healpix if healpix else None)
+        elif isinstance(source, ObscoreSource):
+            out[alias] = Indexed("s_ra", "s_dec", HEALPIX_ALIAS if healpix else None)
+    return out
+
+
+def _physical_tables(tree: exp.Expr, used: dict[str, PublicTable], backend: str) -> dict[str, str]:
+    """Replace public tables by what holds their rows; returns the subqueries to splice.
+
+    TAP_SCHEMA's rows are rendered once per content and backend (``_values_sql``,
+    cached) and spliced in for a placeholder name no query can spell (random).
+    """
+    spliced: dict[str, str] = {}
+    for ref in list(tree.find_all(exp.Table)):
+        table = used[f"{ref.db}.{ref.name}"]
+        alias = exp.TableAlias(this=exp.to_identifier(ref.alias_or_name))
+        source = table.source
+        if isinstance(source, CatalogueSource):
+            schema = exp.to_identifier(source.physical_schema) if source.physical_schema else None
+            ref.replace(
+                exp.Table(this=exp.to_identifier(source.physical_name), db=schema, alias=alias)
+            )
+        elif isinstance(source, ObscoreSource):
+            ref.replace(exp.Subquery(this=_obscore(source, backend), alias=alias))
+        elif isinstance(source, ValuesSource):
+            token = f"fl_values_{secrets.token_hex(12)}"
+            spliced[token] = _values_sql(table.columns, source.rows, backend)
+            ref.replace(exp.Table(this=exp.to_identifier(token), alias=alias))
+        else:  # pragma: no cover - every public table has a source
+            raise AdqlError.at(ref, f"table {table.table_name} cannot be queried")
+    return spliced
+
+
+def _alias(value: exp.Expr, name: str) -> exp.Expr:
+    return exp.Alias(this=value, alias=exp.to_identifier(name))
+
+
+@cache
+def _data_type(datatype: str) -> exp.DataType:
+    return exp.DataType.build(_CAST_TYPES[datatype])
+
+
+def _cast(value: exp.Expr, datatype: str) -> exp.Expr:
+    return exp.Cast(this=value, to=_data_type(datatype).copy())
+
+
+def _obscore(source: ObscoreSource, backend: str) -> exp.Query:
+    obs = archive_schema.observations.name
+    cols: list[exp.Expr] = []
+    for col in OBSCORE_COLUMNS:
+        value: exp.Expr = (
+            exp.column(col.name, table="o")
+            if col.name in OBSCORE_STORED
+            else _cast(exp.Null(), col.datatype)
+        )
+        cols.append(_alias(value, col.name))
+    if backend != "postgresql":
+        cols.append(_alias(exp.column("healpix", table="o"), HEALPIX_ALIAS))
+    released = exp.Or(
+        this=exp.Is(this=exp.column("obs_release_date", table="o"), expression=exp.Null()),
+        expression=exp.LTE(
+            this=exp.column("obs_release_date", table="o"),
+            expression=_timestamp(source.now, backend),
+        ),
+    )
+    current: exp.Expr = (
+        exp.In(
+            this=exp.column("release_key", table="o"),
+            expressions=[exp.Literal.string(k) for k in source.release_keys],
+        )
+        if source.release_keys
+        else exp.EQ(this=exp.convert(1), expression=exp.convert(0))
+    )
+    table = exp.Table(this=exp.to_identifier(obs), alias=exp.TableAlias(this="o"))
+    return exp.Select(
+        expressions=cols,
+        from_=exp.From(this=table),
+        where=exp.Where(this=exp.And(this=current, expression=exp.Paren(this=released))),
+    )
+
+
+def _timestamp(when: datetime, backend: str) -> exp.Expr:
+    utc = when.astimezone(UTC)
+    naive = utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    if backend == "postgresql":
+        return exp.cast(exp.Literal.string(utc.isoformat()), "TIMESTAMPTZ")
+    if backend == "oracle":
+        fmt = exp.Literal.string("YYYY-MM-DD HH24:MI:SS.FF6")
+        return exp.Anonymous(this="TO_TIMESTAMP", expressions=[exp.Literal.string(naive), fmt])
+    return exp.Literal.string(naive)  # SQLite: the text SQLAlchemy stores
+
+
+@lru_cache(maxsize=32)
+def _values_sql(
+    columns: tuple[PublicColumn, ...], rows: tuple[tuple[Any, ...], ...], backend: str
+) -> str:
+    tree = _values(columns, rows, backend)
+    _quote_like_archive(tree, backend)
+    return tree.sql(dialect=SQLGLOT_DIALECTS[backend], comments=False)
+
+
+def _values(
+    columns: tuple[PublicColumn, ...], rows: tuple[tuple[Any, ...], ...], backend: str
+) -> exp.Query:
+    """The rows as SELECTs of literals joined by UNION ALL; typed by the first one."""
+
+    def row_select(row: tuple[Any, ...], typed: bool) -> exp.Select:
+        cells = []
+        for col, value in zip(columns, row, strict=True):
+            cell = exp.Null() if value is None else exp.convert(value)
+            cells.append(_alias(_cast(cell, col.datatype) if typed else cell, col.name))
+        select = exp.Select(expressions=cells)
+        if backend == "oracle":
+            select.set("from_", exp.From(this=exp.Table(this=exp.to_identifier("dual"))))
+        return select
+
+    if not rows:
+        empty = row_select(tuple(None for _ in columns), typed=True)
+        return empty.where(exp.EQ(this=exp.convert(1), expression=exp.convert(0)), copy=False)
+    selects = [row_select(r, typed=(i == 0)) for i, r in enumerate(rows)]
+    if len(selects) == 1:
+        return selects[0]
+    return exp.union(*selects, distinct=False, copy=False)
+
+
+# -- functions -----------------------------------------------------------------
+
+
+def _portable_functions(tree: exp.Expr, backend: str, aliases: dict[str, PublicTable]) -> exp.Expr:
+    def single_precision(node: exp.Expr) -> bool:
+        if not isinstance(node, exp.Column) or node.table not in aliases:
+            return False
+        try:
+            return aliases[node.table].column(node.name).datatype == "float"
+        except KeyError:
+            return False
+
+    return portable_functions(tree, backend, single_precision)
+
+
+# -- limits and names ------------------------------------------------------------
+
+
+def _apply_limit(tree: exp.Expr, maxrec: int | None) -> int | None:
+    existing = tree.args.get("limit")
+    top: int | None = None
+    if isinstance(existing, exp.Limit):
+        value = number(existing.expression)
+        if value is None or value < 0 or value != int(value):
+            raise AdqlError.at(existing, "TOP takes a non-negative integer")
+        top = int(value)
+    elif existing is not None:
+        raise AdqlError.at(existing, "use TOP n to limit rows")
+    if maxrec is not None and (top is None or top > maxrec):
+        top = maxrec + 1  # one more than allowed: its presence is the overflow
+    if top is not None:
+        tree.set("limit", exp.Limit(expression=exp.convert(top)))
+    return top
+
+
+@cache
+def _preparer_dialect(backend: str) -> SqlaDialect:
+    if backend == "postgresql":
+        # PGDialect.__init__ is untyped upstream.
+        from sqlalchemy.dialects.postgresql.base import PGDialect
+
+        return PGDialect()  # type: ignore[no-untyped-call]
+    if backend == "oracle":
+        from sqlalchemy.dialects.oracle.base import OracleDialect
+
+        return OracleDialect()
+    from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+
+    return SQLiteDialect()
+
+
+def _quote_like_archive(tree: exp.Expr, backend: str) -> None:
+    """Quote exactly the names SQLAlchemy quoted when it created the archive's tables."""
+    preparer = _preparer_dialect(backend).identifier_preparer
+    for ident in tree.find_all(exp.Identifier):
+        name = str(ident.this)
+        ident.set("quoted", preparer.quote(name) != name)

@@ -1,0 +1,127 @@
+"""Output formats of query results: VOTable, CSV, TSV and JSON.
+
+``output_format`` reads a FORMAT/RESPONSEFORMAT value (a short name or a MIME
+type, as TAP allows); ``render`` writes a result in it. Pure.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from firstlight.query.service.votable import (
+    VOTABLE_MIME,
+    ColumnLike,
+    ServiceDescriptor,
+    results_document,
+    timestamp,
+)
+
+
+class FormatError(ValueError):
+    """A FORMAT the service does not write."""
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    name: str
+    mime: str  # what the response's Content-Type says
+    aliases: tuple[str, ...]
+    extension: str
+
+
+VOTABLE = OutputFormat(
+    "votable",
+    VOTABLE_MIME,
+    ("votable", "votable/td", "application/x-votable+xml", "text/xml", "application/xml"),
+    "xml",
+)
+CSV = OutputFormat("csv", "text/csv", ("csv", "text/csv"), "csv")
+TSV = OutputFormat("tsv", "text/tab-separated-values", ("tsv", "text/tab-separated-values"), "tsv")
+JSON = OutputFormat("json", "application/json", ("json", "application/json"), "json")
+FORMATS = (VOTABLE, CSV, TSV, JSON)
+
+
+def output_format(value: str | None) -> OutputFormat:
+    """The format a FORMAT value names (default VOTable); parameters after ';' are ignored."""
+    if not value:
+        return VOTABLE
+    wanted = value.split(";", 1)[0].strip().lower()
+    for fmt in FORMATS:
+        if wanted in fmt.aliases:
+            return fmt
+    names = ", ".join(f.name for f in FORMATS)
+    raise FormatError(f"FORMAT {value!r} is not supported; use one of {names}")
+
+
+def render(
+    fmt: OutputFormat,
+    columns: Sequence[ColumnLike],
+    rows: Sequence[Sequence[Any]],
+    *,
+    overflow: bool,
+    descriptors: Sequence[ServiceDescriptor] = (),
+) -> Iterable[str]:
+    if fmt is VOTABLE:
+        return results_document(columns, rows, overflow=overflow, descriptors=descriptors)
+    if fmt is JSON:
+        return [_json(columns, rows, overflow)]
+    return [_delimited(columns, rows, "\t" if fmt is TSV else ",")]
+
+
+def _plain(value: Any) -> Any:  # noqa: PLR0911 - one return per kind of value
+    """A value as CSV/JSON carry it: NaN and infinities become null, times ISO 8601."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return timestamp(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _json(columns: Sequence[ColumnLike], rows: Sequence[Sequence[Any]], overflow: bool) -> str:
+    metadata = [
+        {
+            "name": c.name,
+            "datatype": c.datatype,
+            "arraysize": c.arraysize,
+            "xtype": c.xtype,
+            "unit": c.unit,
+            "ucd": c.ucd,
+            "description": c.description,
+        }
+        for c in columns
+    ]
+    data = [[_plain(v) for v in row] for row in rows]
+    return json.dumps({"metadata": metadata, "data": data, "overflow": overflow}) + "\n"
+
+
+def _delimited(columns: Sequence[ColumnLike], rows: Sequence[Sequence[Any]], sep: str) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=sep, lineterminator="\n")
+    writer.writerow([c.name for c in columns])
+    for row in rows:
+        writer.writerow(["" if (v := _plain(x)) is None else _csv_cell(v) for x in row])
+    return buf.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return value

@@ -1,0 +1,191 @@
+"""Running one ADQL query against the archive: bounded in rows and time, read-only.
+
+What is public and the rows are read in ONE read-only transaction, so a query
+sees one snapshot: never half a promotion, never a catalogue whose embargo
+lifted between the two reads. ``maxrec + 1`` rows are fetched: the extra one
+says that there were more (OVERFLOW). The time limit is the database's own:
+``statement_timeout`` on PostgreSQL, a progress handler on SQLite,
+``call_timeout`` on Oracle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from firstlight.domain.manifest import now_utc
+from firstlight.query.adql import AdqlError, translate_adql
+from firstlight.query.public import PublicColumn, public_tables
+from firstlight.storage.archive import Archive
+
+__all__ = ["AdqlError", "QueryResult", "QueryTimeout", "run_adql"]
+
+_SQLITE_PROGRESS_STEPS = 10_000  # VM instructions between two clock checks
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[PublicColumn]
+    rows: list[tuple[Any, ...]]
+    overflow: bool
+
+
+class QueryTimeout(RuntimeError):  # noqa: N818  (the name the service contract fixes)
+    """The query ran past its time limit and was cancelled."""
+
+
+def run_adql(
+    archive: Archive,
+    adql: str,
+    *,
+    maxrec: int,
+    timeout_seconds: float,
+    now: datetime | None = None,
+    engine: Engine | None = None,
+) -> QueryResult:
+    """Parse, check, translate and run ``adql``; AdqlError, QueryTimeout on failure."""
+    if maxrec < 0:
+        raise ValueError(f"maxrec must be >= 0, got {maxrec}")
+    now = now or now_utc()
+    engine = engine or archive.engine
+    backend = engine.dialect.name
+    order = getattr(archive.backend, "healpix_order", 16)
+    with engine.connect() as conn, _read_only(conn, backend, timeout_seconds):
+        tables = public_tables(conn, archive, now=now)
+        translation = translate_adql(adql, tables, backend, maxrec=maxrec, healpix_order=int(order))
+        # The driver's own cursor, without parameters: no '%' or ':' in a literal is
+        # then taken for a placeholder (the SQL holds no user text but literals).
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(translation.sql)
+            rows = [tuple(r) for r in cursor.fetchmany(maxrec + 1)]
+        except conn.dialect.loaded_dbapi.Error as exc:
+            if _is_timeout(exc, backend):
+                raise QueryTimeout(f"the query ran longer than {timeout_seconds:g} s") from exc
+            raise AdqlError(f"the database refused the query: {_first_line(exc)}") from exc
+        finally:
+            cursor.close()
+    overflow = len(rows) > maxrec
+    rows = rows[:maxrec]
+    columns = [_typed(c, i, rows) for i, c in enumerate(translation.columns)]
+    rows = _normalised(columns, rows)
+    return QueryResult(columns=columns, rows=rows, overflow=overflow)
+
+
+@contextmanager
+def _read_only(conn: Connection, backend: str, timeout_seconds: float) -> Iterator[None]:
+    """One read-only transaction with a time limit, per backend."""
+    ms = max(1, int(timeout_seconds * 1000))
+    raw = conn.connection.driver_connection
+    if backend == "postgresql":
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+            yield
+        return
+    if backend == "oracle":
+        previous = raw.call_timeout  # type: ignore[union-attr]
+        raw.call_timeout = ms  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                yield
+        finally:
+            raw.call_timeout = previous  # type: ignore[union-attr]
+        return
+    deadline = time.monotonic() + timeout_seconds
+    raw.set_progress_handler(  # type: ignore[union-attr]
+        lambda: 1 if time.monotonic() > deadline else 0, _SQLITE_PROGRESS_STEPS
+    )
+    try:
+        with conn.begin():
+            # ADQL's LIKE is case-sensitive; SQLite's is not unless asked.
+            conn.exec_driver_sql("PRAGMA case_sensitive_like = ON")
+            conn.exec_driver_sql("PRAGMA query_only = ON")
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql("PRAGMA query_only = OFF")
+                conn.exec_driver_sql("PRAGMA case_sensitive_like = OFF")
+    finally:
+        raw.set_progress_handler(None, 0)  # type: ignore[union-attr]
+
+
+def _is_timeout(exc: Exception, backend: str) -> bool:
+    text = str(exc)
+    if backend == "postgresql":
+        return "statement timeout" in text or "canceling statement" in text
+    if backend == "oracle":
+        return "DPI-1067" in text or "ORA-03156" in text
+    return "interrupted" in text
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+_PY_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"),
+    (int, "long"),
+    (float, "double"),
+    (str, "char"),
+    (datetime, "char"),
+)
+
+
+def _typed(col: PublicColumn, index: int, rows: list[tuple[Any, ...]]) -> PublicColumn:
+    """A computed column's type, from its values (double when all are NULL)."""
+    if col.datatype:
+        return col
+    sample = next((r[index] for r in rows if r[index] is not None), None)
+    datatype = "double"
+    for py_type, name in _PY_TYPES:
+        if isinstance(sample, py_type):
+            datatype = name
+            break
+    if isinstance(sample, Decimal):
+        datatype = "double"
+    xtype = "timestamp" if isinstance(sample, datetime) else None
+    arraysize = "*" if datatype == "char" else None
+    return replace(col, datatype=datatype, arraysize=arraysize, xtype=xtype)
+
+
+def _normalised(columns: list[PublicColumn], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The same values whatever the database: aware UTC datetimes, floats for doubles."""
+    fixes: dict[int, Any] = {}
+    for i, col in enumerate(columns):
+        if col.xtype == "timestamp":
+            fixes[i] = _as_datetime
+        elif col.datatype in ("double", "float"):
+            fixes[i] = _as_float
+        elif col.datatype in ("short", "int", "long"):
+            fixes[i] = _as_int
+    if not fixes:
+        return rows
+    return [
+        tuple(fixes[i](v) if i in fixes and v is not None else v for i, v in enumerate(row))
+        for row in rows
+    ]
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _as_float(value: Any) -> Any:
+    return float(value) if isinstance(value, int | float | Decimal) else value
+
+
+def _as_int(value: Any) -> Any:
+    return int(value) if isinstance(value, int | float | Decimal) else value

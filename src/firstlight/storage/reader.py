@@ -1,0 +1,116 @@
+"""The query service's read-only access: the reader role and its engine.
+
+PostgreSQL: a LOGIN role (``Settings.query_role``, no password: the server's
+authentication decides) with USAGE and SELECT on exactly what queries read:
+the schemas of promoted releases, the missions' schemas of views, and the
+archive tables ``public_tables`` and ObsCore need (``READABLE_TABLES``). The
+ledger (deliveries, stage runs, findings, the gate's tables) is never granted.
+The role is created, and granted everything public, when the query engine
+opens (``open_query_engine``); each promotion then grants what it makes
+public (``PostgresBackend.publish_current``) if the role exists. All idempotent.
+
+SQLite: the archive file opened with ``mode=ro``. Oracle: the archive URL
+unless ``query_database_url`` names a read-only account.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy.engine import make_url
+
+from firstlight.config import Settings
+from firstlight.storage.db import make_engine
+from firstlight.storage.schema import (
+    current_releases,
+    observations,
+    products,
+    release_tables,
+    releases,
+)
+
+_ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+READABLE_TABLES = tuple(
+    t.name for t in (releases, current_releases, release_tables, observations, products)
+)
+
+
+def query_url(settings: Settings) -> str:
+    """The URL the query service connects with (read-only)."""
+    if settings.query_database_url:
+        return settings.query_database_url
+    url = make_url(settings.archive_url)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        path = url.database or ""
+        return f"sqlite:///file:{path}?mode=ro&uri=true"
+    if backend == "postgresql":
+        reader = url.set(username=settings.query_role, password=None)
+        return reader.render_as_string(hide_password=False)
+    return settings.archive_url
+
+
+def open_query_engine(settings: Settings) -> Engine:
+    """The read-only engine of the query service (on PostgreSQL, its grants made first)."""
+    url = query_url(settings)
+    if make_url(settings.archive_url).get_backend_name() == "postgresql":
+        owner = make_engine(settings.archive_url)
+        try:
+            with owner.begin() as conn:
+                grant_public_access(conn, settings.query_role)
+        finally:
+            owner.dispose()
+    return make_engine(url)
+
+
+def _ident(conn: Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote_identifier(name)
+
+
+def ensure_role(conn: Connection, role: str) -> None:
+    """Create the LOGIN role unless it exists (two creators at once: one wins, no error)."""
+    if not _ROLE.match(role):
+        raise ValueError(f"role name {role!r} must match {_ROLE.pattern}")
+    name = _ident(conn, role)
+    conn.exec_driver_sql(
+        "DO $$ BEGIN "
+        f"IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
+        f"CREATE ROLE {name} LOGIN; END IF; "
+        "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+    )
+
+
+def grant_schemas(conn: Connection, role: str, schemas: list[str]) -> None:
+    """USAGE on each schema and SELECT on everything in it."""
+    grantee = _ident(conn, role)
+    for schema in dict.fromkeys(schemas):
+        target = _ident(conn, schema)
+        conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {target} TO {grantee}")
+        conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA {target} TO {grantee}")
+
+
+def role_exists(conn: Connection, role: str) -> bool:
+    found = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+    return found.first() is not None
+
+
+def grant_public_access(conn: Connection, role: str, *, create: bool = True) -> None:
+    """SELECT on the archive tables queries read and on every public schema.
+
+    ``create``: make the role first (needs CREATEROLE: the query service's
+    start does it); else, as at promotion, grant only if the role exists, so
+    an archive whose owner may not create roles still promotes.
+    """
+    if create:
+        ensure_role(conn, role)
+    elif not role_exists(conn, role):
+        return
+    grantee = _ident(conn, role)
+    tables = ", ".join(_ident(conn, t) for t in READABLE_TABLES)
+    conn.exec_driver_sql(f"GRANT SELECT ON {tables} TO {grantee}")
+    promoted = conn.execute(
+        select(releases.c.release_key).where(releases.c.promoted_at.is_not(None))
+    ).scalars()
+    missions = conn.execute(select(current_releases.c.mission)).scalars()
+    grant_schemas(conn, role, [*map(str, promoted), *map(str, missions)])

@@ -1,0 +1,113 @@
+"""The query service's PostgreSQL role reads what is public and nothing else, and writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from firstlight.config import Settings
+from firstlight.query.tap import run_adql
+from firstlight.services.context import Context, close_contexts, context_for
+from firstlight.storage.reader import open_query_engine, query_url
+from tests.deliveries import generated
+from tests.steps import release
+
+LEDGER = ("deliveries", "findings", "stage_runs")
+
+
+@pytest.fixture
+def pg(pg_url: str, tmp_path: Path) -> Iterator[Context]:
+    yield context_for(
+        Settings(data_dir=tmp_path / "pg", database_url=pg_url, ingest_chunk_rows=700)
+    )
+    close_contexts()
+
+
+@pytest.fixture
+def reader(pg: Context, tmp_path: Path) -> Iterator[Engine]:
+    release(pg, generated(tmp_path / "producer", rows=300))
+    engine = open_query_engine(pg.settings)
+    yield engine
+    engine.dispose()
+
+
+def _refused(engine: Engine, sql: str) -> str:
+    with pytest.raises(ProgrammingError) as info, engine.begin() as conn:
+        conn.execute(text(sql))
+    return str(info.value.orig)
+
+
+REFUSED = (
+    "INSERT INTO current_releases (mission, release_key, switched_at) "
+    "VALUES ('x', 'demo_dr1_v1', now())",
+    "UPDATE releases SET state = 'staging'",
+    "DELETE FROM observations",
+    "DELETE FROM demo_dr1_v1.sources",
+    "CREATE TABLE public.intruder (x int)",
+    "CREATE TABLE demo_dr1_v1.intruder (x int)",
+    "DROP VIEW demo.sources",
+)
+
+
+def test_reader_reads_what_is_public_and_nothing_else(pg: Context, reader: Engine) -> None:
+    assert make_url(query_url(pg.settings)).username == pg.settings.query_role
+    with reader.connect() as conn:
+        assert conn.execute(text("SELECT current_user")).scalar_one() == "firstlight_reader"
+        assert conn.execute(text("SELECT count(*) FROM demo.sources")).scalar_one() == 300
+
+    result = run_adql(
+        pg.archive,
+        "SELECT COUNT(*) FROM demo.sources AS s JOIN ivoa.obscore AS o "
+        "ON 1 = CONTAINS(POINT(s.ra, s.dec), CIRCLE(o.s_ra, o.s_dec, 2))",
+        maxrec=10,
+        timeout_seconds=30,
+        engine=reader,
+    )
+    assert result.rows[0][0] > 0
+    for table in ("demo.sources", "demo_dr1_v1.sources", "tap_schema.columns"):
+        rows = run_adql(
+            pg.archive, f"SELECT * FROM {table}", maxrec=5, timeout_seconds=30, engine=reader
+        ).rows
+        assert len(rows) == 5, table
+
+    for table in LEDGER:
+        assert "permission denied" in _refused(reader, f"SELECT * FROM {table}"), table
+    for sql in REFUSED:
+        message = _refused(reader, sql)
+        assert "permission denied" in message or "must be owner" in message, sql
+
+
+def test_grants_follow_promotions(pg: Context, reader: Engine, tmp_path: Path) -> None:
+    """A release promoted after the service started is readable by the role at once."""
+    release(pg, generated(tmp_path / "v2", version="2", rows=200))
+    rows = run_adql(
+        pg.archive,
+        "SELECT COUNT(*) FROM demo_dr1_v2.sources",
+        maxrec=1,
+        timeout_seconds=30,
+        engine=reader,
+    ).rows
+    assert rows == [(200,)]
+
+
+def test_sqlite_query_engine_is_read_only(ctx: Context, tmp_path: Path) -> None:
+    release(ctx, generated(tmp_path / "producer", rows=100))
+    engine = open_query_engine(ctx.settings)
+    try:
+        rows = run_adql(
+            ctx.archive,
+            "SELECT COUNT(*) FROM demo.sources WHERE DISTANCE(ra, dec, 150, 2) < 2",
+            maxrec=1,
+            timeout_seconds=30,
+            engine=engine,
+        ).rows
+        assert rows == [(100,)]
+        with pytest.raises(OperationalError, match="readonly"), engine.begin() as conn:
+            conn.execute(text("DELETE FROM releases"))
+    finally:
+        engine.dispose()

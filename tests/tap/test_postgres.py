@@ -1,0 +1,54 @@
+"""The service over PostgreSQL (q3c, the read-only reader role): pyvo cone queries in
+ADQL and TAP, and taplint, as on SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import pyvo
+
+from firstlight.query.cone import cone_search
+from firstlight.services.context import close_contexts, context_for
+from tests.postgres import database_from_template, pg_server_url
+from tests.tap.conftest import Service, start_service
+from tests.tap.taplint import taplint
+
+
+@pytest.fixture(scope="module")
+def pg_service(tmp_path_factory: pytest.TempPathFactory, pg_template: str) -> Iterator[Service]:
+    with database_from_template(pg_server_url(), pg_template) as url:
+        yield from start_service(tmp_path_factory.mktemp("tap-pg") / "var", database_url=url)
+
+
+def test_pyvo_cone_in_adql_matches_the_cone_search(pg_service: Service) -> None:
+    tap = pyvo.dal.TAPService(pg_service.tap)
+
+    rows = tap.search(
+        "SELECT source_id FROM demo.sources "
+        "WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 150.0, 2.0, 0.2))"
+    ).to_table()
+
+    ctx = context_for(pg_service.settings)
+    try:
+        expected = cone_search(ctx.archive, mission="demo", ra=150.0, dec=2.0, radius=0.2)
+    finally:
+        close_contexts()
+    assert sorted(int(s) for s in rows["source_id"]) == sorted(r[0] for r in expected.rows)
+    assert len(rows) > 0
+
+
+def test_pyvo_scs_works_on_postgres(pg_service: Service) -> None:
+    table = (
+        pyvo.dal.SCSService(f"{pg_service.url}/scs/demo/sources")
+        .search(pos=(150.0, 2.0), radius=0.1)
+        .to_table()
+    )
+
+    assert len(table) > 0
+
+
+def test_taplint_reports_no_errors_on_postgres(pg_service: Service) -> None:
+    verdict = taplint(pg_service.tap)
+
+    assert verdict.errors == 0, "\n".join(verdict.lines("E"))
