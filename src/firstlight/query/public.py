@@ -10,16 +10,23 @@ rebuild):
   PostgreSQL schema of that release);
 - ``ivoa.obscore``: ObsCore 1.1 rows of current releases whose
   ``obs_release_date`` has passed;
-- ``tap_schema.schemas/tables/columns/keys/key_columns``: exactly the above.
+- ``tap_schema.schemas/tables/columns/keys/key_columns``: exactly the above,
+  and TAP_SCHEMA's own foreign keys (TAP 1.1 section 4).
 
 A catalogue whose ``release_date`` is still ahead is absent everywhere; a
 staging release is never listed. Each table carries a ``source`` that says
 where its rows are (the translator in ``query.adql`` reads it); it never
 names anything that is not public.
+
+A column is named as ADQL spells it: a name that is an ADQL reserved word (or
+not a regular identifier) is delimited, ``"size"`` (TAP 1.1 section 4.3), in
+TAP_SCHEMA and /tables alike; ``PublicColumn.plain_name`` is the name itself,
+as the database and result tables hold it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,10 +42,55 @@ from firstlight.storage.schema import current_releases, release_tables, releases
 IVOA = "ivoa"
 TAP_SCHEMA = "tap_schema"
 
+# ADQL 2.1 section 2.1.2: SQL-92's reserved words and ADQL's own (STILTS
+# taplint's list too); a column named like one must be delimited in ADQL.
+ADQL_RESERVED = frozenset(
+    """
+    ABSOLUTE ACTION ADD ALL ALLOCATE ALTER AND ANY ARE AS ASC ASSERTION AT AUTHORIZATION
+    AVG BEGIN BETWEEN BIT BIT_LENGTH BOTH BY CASCADE CASCADED CASE CAST CATALOG CHAR
+    CHARACTER CHARACTER_LENGTH CHAR_LENGTH CHECK CLOSE COALESCE COLLATE COLLATION COLUMN
+    COMMIT CONNECT CONNECTION CONSTRAINT CONSTRAINTS CONTINUE CONVERT CORRESPONDING COUNT
+    CREATE CROSS CURRENT CURRENT_DATE CURRENT_TIME CURRENT_TIMESTAMP CURRENT_USER CURSOR
+    DATE DAY DEALLOCATE DECIMAL DECLARE DEFAULT DEFERRABLE DEFERRED DELETE DESC DESCRIBE
+    DESCRIPTOR DIAGNOSTICS DISCONNECT DISTINCT DOMAIN DOUBLE DROP ELSE END END-EXEC ESCAPE
+    EXCEPT EXCEPTION EXEC EXECUTE EXISTS EXTERNAL EXTRACT FALSE FETCH FIRST FLOAT FOR
+    FOREIGN FOUND FROM FULL GET GLOBAL GO GOTO GRANT GROUP HAVING HOUR IDENTITY IMMEDIATE
+    IN INDICATOR INITIALLY INNER INPUT INSENSITIVE INSERT INT INTEGER INTERSECT INTERVAL
+    INTO IS ISOLATION JOIN KEY LANGUAGE LAST LEADING LEFT LEVEL LIKE LOCAL LOWER MATCH MAX
+    MIN MINUTE MODULE MONTH NAMES NATIONAL NATURAL NCHAR NEXT NO NOT NULL NULLIF NUMERIC
+    OCTET_LENGTH OF ON ONLY OPEN OPTION OR ORDER OUTER OUTPUT OVERLAPS PAD PARTIAL
+    POSITION PRECISION PREPARE PRESERVE PRIMARY PRIOR PRIVILEGES PROCEDURE PUBLIC READ
+    REAL REFERENCES RELATIVE RESTRICT REVOKE RIGHT ROLLBACK ROWS SCHEMA SCROLL SECOND
+    SECTION SELECT SESSION SESSION_USER SET SIZE SMALLINT SOME SPACE SQL SQLCODE SQLERROR
+    SQLSTATE SUBSTRING SUM SYSTEM_USER TABLE TEMPORARY THEN TIME TIMESTAMP TIMEZONE_HOUR
+    TIMEZONE_MINUTE TO TRAILING TRANSACTION TRANSLATE TRANSLATION TRIM TRUE UNION UNIQUE
+    UNKNOWN UPDATE UPPER USAGE USER USING VALUE VALUES VARCHAR VARYING VIEW WHEN WHENEVER
+    WHERE WITH WORK WRITE YEAR ZONE
+    ABS ACOS ASIN ATAN ATAN2 CEILING COS DEGREES EXP FLOOR LOG LOG10 MOD PI POWER RADIANS
+    RAND ROUND SIN SQRT TAN TOP TRUNCATE AREA BOX CENTROID CIRCLE CONTAINS COORD1 COORD2
+    COORDSYS DISTANCE INTERSECTS POINT POLYGON REGION
+    """.split()
+)
+_REGULAR_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+
+def adql_name(name: str) -> str:
+    """``name`` as ADQL spells it: delimited (``"size"``) where it must be."""
+    if _REGULAR_IDENTIFIER.match(name) and name.upper() not in ADQL_RESERVED:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def plain_name(name: str) -> str:
+    """The name an ADQL name stands for: ``"size"`` -> ``size``."""
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        return name[1:-1].replace('""', '"')
+    return name
+
 
 @dataclass(frozen=True)
 class PublicColumn:
-    name: str
+    name: str  # as ADQL spells it (adql_name); a result column's is plain
     datatype: str  # VOTable: boolean short int long float double char
     arraysize: str | None = None
     xtype: str | None = None
@@ -49,6 +101,22 @@ class PublicColumn:
     principal: bool = False
     indexed: bool = False
     std: bool = False
+
+    @property
+    def plain_name(self) -> str:
+        """The name itself: the database's column, a parsed identifier's text."""
+        return plain_name(self.name)
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """A foreign key as TAP_SCHEMA.keys/key_columns list it (ADQL names)."""
+
+    key_id: str
+    from_table: str
+    target_table: str
+    columns: tuple[tuple[str, str], ...]  # (from_column, target_column)
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +156,7 @@ class PublicTable:
     description: str | None
     table_type: str  # "table" | "view"
     columns: tuple[PublicColumn, ...]
-    keys: tuple[Any, ...] = ()  # no foreign keys are declared yet
+    keys: tuple[ForeignKey, ...] = ()  # the ones from this table
     source: Source | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -97,8 +165,9 @@ class PublicTable:
         return self.table_name.split(".", 1)[1]
 
     def column(self, name: str) -> PublicColumn:
+        """The column whose plain name (a parsed identifier's text) is ``name``."""
         for col in self.columns:
-            if col.name == name:
+            if col.plain_name == name:
                 return col
         raise KeyError(name)
 
@@ -127,7 +196,7 @@ def _c(  # noqa: PLR0917  (a table of columns reads best positionally)
     std: bool = True,
 ) -> PublicColumn:
     return PublicColumn(
-        name=name,
+        name=adql_name(name),
         datatype=datatype,
         arraysize="*" if datatype == "char" else None,
         xtype=xtype,
@@ -349,7 +418,7 @@ def catalogue_columns(definition: TableDefinition) -> tuple[PublicColumn, ...]:
     }
     return tuple(
         PublicColumn(
-            name=col.name.lower(),
+            name=adql_name(col.name.lower()),
             datatype=VOTABLE_TYPES[col.datatype],
             arraysize="*" if col.datatype is DataType.STRING else None,
             unit=col.unit,

@@ -1,33 +1,33 @@
 """The validate step: format checks and expectation suites over a verified delivery.
 
-In order: every file through its checks in a child process under limits
-(format, streaming catalogue checks, the catalogue expectation suite; see
-``checks.validate``); then, in the worker, the observation suite on the
-ObsCore rows of the observation products that passed their checks (the
-headers are read the way ingest will read them); then the Data Docs of the
-attempt, built from the validation results the suites wrote, and linked
-from the ledger. Great Expectations is imported only where a suite has rows
-to check: a delivery with neither catalogues nor observation products never
-loads it.
+In order, each in a child process under limits (``checks.isolation``):
+every file through its checks (format, streaming catalogue checks, the
+catalogue expectation suite; see ``checks.validate``); then, once per
+delivery, the observation suite on the ObsCore rows of the observation
+products that passed their checks (headers read the way ingest will read
+them) and the attempt's Data Docs, built from the validation results the
+suites wrote. The worker itself never parses a delivered file nor imports
+Great Expectations; it links the Data Docs from the ledger.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from firstlight.checks.data_docs import build_data_docs, result_files
 from firstlight.checks.expectations import check_observation_suite
-from firstlight.checks.isolation import Limits
+from firstlight.checks.isolation import Limits, run_isolated
 from firstlight.checks.rules import load_rules
 from firstlight.checks.suites import Suite, load_suites
 from firstlight.checks.validate import validate_delivery
 from firstlight.checks.verify import read_manifest
 from firstlight.domain.findings import DeliveryRejected, Finding, Report, Severity
 from firstlight.domain.ledger import Stage
-from firstlight.domain.manifest import FileFormat, Manifest
+from firstlight.domain.manifest import MANIFEST_NAME, FileFormat, Manifest
 from firstlight.services.context import Context
 from firstlight.services.obscore import ObservationError, observation_from_fits
 from firstlight.services.ticket import Ticket
@@ -59,13 +59,18 @@ def validate(ctx: Context, ticket: Ticket) -> Report:
             suites=suites,
             results_dir=results,
         )
-        report.extend(
-            observation_expectations(ticket.path, manifest, report, suites.observation, results)
+        job = DeliveryExpectations(
+            delivery_dir=ticket.path,
+            manifest=manifest,
+            failed=frozenset(f.file for f in report.errors if f.file),
+            suite=suites.observation,
+            results_dir=results,
+            site_dir=site,
+            run_name=f"attempt-{ticket.attempt}",
         )
-        index = publish_data_docs(
-            results, site, run_name=f"attempt-{ticket.attempt}", report=report
-        )
-        link = None if index is None else str(index.resolve())
+        report.extend(run_isolated(check_delivery_expectations, job, limits, file=MANIFEST_NAME))
+        index = site / "index.html"
+        link = str(index.resolve()) if index.is_file() else None
         ctx.archive.ledger.set_data_docs(ticket.delivery_pk, link)
         ctx.archive.ledger.record_findings(ticket.delivery_pk, ticket.attempt, report)
         if not report.ok:
@@ -80,11 +85,31 @@ def data_docs_dir(ctx: Context, ticket: Ticket) -> Path:
     )
 
 
+@dataclass(frozen=True)
+class DeliveryExpectations:
+    """What the delivery-level child needs: the observation suite's input, where docs go."""
+
+    delivery_dir: Path
+    manifest: Manifest
+    failed: frozenset[str]  # files whose checks found errors: no row to judge
+    suite: Suite
+    results_dir: Path
+    site_dir: Path
+    run_name: str
+
+
+def check_delivery_expectations(job: DeliveryExpectations) -> list[Finding]:
+    """In the child: the observation suite, then the Data Docs of every result so far."""
+    findings = observation_expectations(
+        job.delivery_dir, job.manifest, job.failed, job.suite, job.results_dir
+    )
+    return findings + publish_data_docs(job.results_dir, job.site_dir, run_name=job.run_name)
+
+
 def observation_expectations(
-    delivery_dir: Path, manifest: Manifest, report: Report, suite: Suite, results_dir: Path
+    delivery_dir: Path, manifest: Manifest, failed: frozenset[str], suite: Suite, results_dir: Path
 ) -> list[Finding]:
     """The observation suite on the ObsCore rows of the products whose checks passed."""
-    failed = {f.file for f in report.errors}
     rows: list[dict[str, Any]] = []
     findings = []
     for entry in manifest.files:
@@ -110,19 +135,14 @@ def observation_expectations(
     return findings + check_observation_suite(rows, suite, results_dir)
 
 
-def publish_data_docs(results: Path, site: Path, *, run_name: str, report: Report) -> Path | None:
+def publish_data_docs(results: Path, site: Path, *, run_name: str) -> list[Finding]:
     """Build the attempt's Data Docs; a rendering failure is a warning, never a verdict."""
     if not result_files(results):
-        return None
+        return []
     try:
-        return build_data_docs(results, site, run_name=run_name)
+        build_data_docs(results, site, run_name=run_name)
     except Exception as exc:  # Great Expectations' renderers raise anything; docs are extra
         log.warning("Data Docs of %s could not be built: %s", site, exc)
-        report.add(
-            Finding(
-                "validate.data_docs",
-                f"Data Docs could not be built: {exc}",
-                severity=Severity.WARNING,
-            )
-        )
-        return None
+        reason = f"Data Docs could not be built: {exc}"
+        return [Finding("validate.data_docs", reason, severity=Severity.WARNING)]
+    return []

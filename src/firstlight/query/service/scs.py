@@ -17,8 +17,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from firstlight.domain.manifest import DataType, TableDefinition
+from firstlight.domain.manifest import TableDefinition
 from firstlight.query.cone import ConeResult, NotFoundError, cone_search, cone_search_observations
+from firstlight.query.public import VOTABLE_TYPES
 from firstlight.query.service.execution import DID_COLUMN, public_urls
 from firstlight.query.service.state import ServiceState
 from firstlight.query.service.votable import (
@@ -33,15 +34,6 @@ from firstlight.query.service.votable import (
 router = APIRouter(prefix="/scs")
 
 OBSCORE = "obscore"
-VOTABLE_TYPES = {
-    DataType.BOOLEAN: "boolean",
-    DataType.INT16: "short",
-    DataType.INT32: "int",
-    DataType.INT64: "long",
-    DataType.FLOAT32: "float",
-    DataType.FLOAT64: "double",
-    DataType.STRING: "char",
-}
 DISTANCE = FieldSpec(
     "distance", "double", unit="deg", ucd="pos.angDistance", description="From the cone's centre"
 )
