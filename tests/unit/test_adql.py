@@ -17,7 +17,9 @@ from firstlight.query.public import (
     CatalogueSource,
     ObscoreSource,
     PublicTable,
+    adql_name,
     catalogue_columns,
+    plain_name,
     tap_schema_tables,
 )
 
@@ -279,3 +281,133 @@ def test_polygon_on_sqlite_selects_the_points_inside(vertices: list[tuple[float,
     assert len(expected) > 100
     # Great circles and straight lines differ by far less than this near the edges.
     assert len(found ^ expected) <= 2, sorted(found ^ expected)
+
+
+def _sqlite_rows(adql: str, tables: list[PublicTable] | None = None) -> list[tuple[object, ...]]:
+    """Rows of a query that reads TAP_SCHEMA only (its rows are literals in the SQL)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        return conn.execute(
+            translate_adql(adql, tables or TABLES["sqlite"], "sqlite").sql
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "spelled"),
+    [("size", '"size"'), ("SIZE", '"SIZE"'), ("arraysize", "arraysize"), ("ra", "ra"),
+     ("value", '"value"'), ("point", '"point"'), ("2mass", '"2mass"'), ('a"b', '"a""b"')],
+)  # fmt: skip
+def test_reserved_words_and_irregular_names_are_delimited(name: str, spelled: str) -> None:
+    assert adql_name(name) == spelled
+    assert plain_name(spelled) == name
+
+
+def test_tap_schema_lists_the_size_column_delimited() -> None:
+    """TAP 1.1 section 4.3: TAP_SCHEMA.columns keeps TAP 1.0's "size", delimited."""
+    listed = _sqlite_rows(
+        "SELECT column_name, datatype, arraysize FROM tap_schema.columns "
+        "WHERE table_name = 'tap_schema.columns' ORDER BY column_index"
+    )
+    names = [r[0] for r in listed]
+    assert '"size"' in names
+    assert "size" not in names
+    assert "arraysize" in names
+    assert listed[names.index('"size"')][1] == "int"
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite", "oracle"])
+def test_delimited_size_column_is_queried_on_every_backend(backend: str) -> None:
+    t = translate_adql(
+        'SELECT c."size", "size" AS s2, arraysize FROM tap_schema.columns AS c '
+        'WHERE "size" IS NULL',
+        TABLES[backend],
+        backend,
+    )
+    assert [c.name for c in t.columns] == ["size", "s2", "arraysize"]
+    assert t.columns[0].datatype == "int"
+    size = 'c."size"' if backend == "oracle" else "c.size"  # SIZE is reserved in Oracle only
+    assert f"{size} AS " in t.sql
+    assert f"AS {size.split('.')[1]}," in t.sql  # the subquery's own column
+    dialect = {"postgresql": "postgres", "sqlite": "sqlite", "oracle": "oracle"}[backend]
+    assert sqlglot.parse_one(t.sql, read=dialect) is not None
+
+
+def test_delimited_size_column_runs_and_is_case_sensitive() -> None:
+    every = _sqlite_rows("SELECT COUNT(*) FROM tap_schema.columns")[0][0]
+    assert _sqlite_rows('SELECT COUNT("size") FROM tap_schema.columns') == [(0,)]  # all NULL
+    assert _sqlite_rows('SELECT COUNT(*) FROM tap_schema.columns WHERE "size" IS NULL') == [
+        (every,)
+    ]
+    with pytest.raises(AdqlError, match="unknown column SIZE"):
+        translate_adql('SELECT "SIZE" FROM tap_schema.columns', TABLES["sqlite"], "sqlite")
+
+
+def test_catalogue_column_named_like_a_reserved_word_is_delimited_and_queryable() -> None:
+    definition = DEFINITION.model_copy(
+        update={"columns": [*DEFINITION.columns, Column(name="Value", datatype=DataType.FLOAT64)]}
+    )
+    table = _catalogue("demo", "demo_dr2_v1", "sqlite")
+    table = PublicTable(
+        schema_name=table.schema_name,
+        table_name=table.table_name,
+        description=table.description,
+        table_type=table.table_type,
+        columns=catalogue_columns(definition),
+        source=table.source,
+    )
+    assert [c.name for c in table.columns][-1] == '"value"'
+    tables = [table, *tap_schema_tables([table])]
+    described = _sqlite_rows(
+        "SELECT column_name FROM tap_schema.columns WHERE table_name = 'demo.sources'", tables
+    )
+    assert ('"value"',) in described
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE cat_demo_dr2_v1__sources (source_id, ra, dec, mag, name, value)")
+    conn.execute("INSERT INTO cat_demo_dr2_v1__sources VALUES (1, 0, 0, 0, 'a', 2.5)")
+    t = translate_adql('SELECT "value" FROM demo.sources WHERE "value" > 1', tables, "sqlite")
+    assert conn.execute(t.sql).fetchall() == [(2.5,)]
+    conn.close()
+    assert [c.name for c in t.columns] == ["value"]
+
+
+# TAP 1.1 section 4: the foreign keys TAP_SCHEMA must declare about itself.
+TAP_SCHEMA_LINKS = {
+    ("tap_schema.tables", "schema_name", "tap_schema.schemas", "schema_name"),
+    ("tap_schema.columns", "table_name", "tap_schema.tables", "table_name"),
+    ("tap_schema.keys", "from_table", "tap_schema.tables", "table_name"),
+    ("tap_schema.keys", "target_table", "tap_schema.tables", "table_name"),
+    ("tap_schema.key_columns", "key_id", "tap_schema.keys", "key_id"),
+}
+
+
+def test_tap_schema_declares_its_own_foreign_keys() -> None:
+    links = _sqlite_rows(
+        "SELECT k.from_table, c.from_column, k.target_table, c.target_column "
+        "FROM tap_schema.keys AS k JOIN tap_schema.key_columns AS c ON k.key_id = c.key_id"
+    )
+    assert set(links) >= TAP_SCHEMA_LINKS
+    assert len(links) == len(set(links))
+    key_ids = [r[0] for r in _sqlite_rows("SELECT key_id FROM tap_schema.keys")]
+    assert len(key_ids) == len(set(key_ids))
+    # /tables renders the same keys from the tables themselves.
+    declared = {
+        (t.table_name, f, k.target_table, to)
+        for t in TABLES["sqlite"]
+        for k in t.keys
+        for f, to in k.columns
+    }
+    assert declared == set(links)
+
+
+def test_every_key_points_at_listed_tables_and_columns() -> None:
+    listed = set(_sqlite_rows("SELECT table_name, column_name FROM tap_schema.columns"))
+    links = _sqlite_rows(
+        "SELECT k.from_table, c.from_column, k.target_table, c.target_column "
+        "FROM tap_schema.keys AS k JOIN tap_schema.key_columns AS c ON k.key_id = c.key_id"
+    )
+    assert links
+    for from_table, from_column, target_table, target_column in links:
+        assert (from_table, from_column) in listed
+        assert (target_table, target_column) in listed

@@ -62,11 +62,19 @@ class SuiteUnusableError(ValueError):
 # --- Great Expectations, lazily ------------------------------------------------------
 
 
+def import_great_expectations() -> None:
+    """Import Great Expectations quietly (its import warns about optional backends)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import great_expectations
+        import great_expectations.data_context.types.base  # noqa: F401
+
+
 @functools.cache
 def _batch_definition() -> Any:
     """An ephemeral context's pandas asset taking one frame per batch (made once a process)."""
+    import_great_expectations()
     with warnings.catch_warnings():
-        # Great Expectations' import warns about its optional backends; not ours to fix.
         warnings.simplefilter("ignore")
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig

@@ -3,10 +3,12 @@
 Belongs here: running one check on one file away from the worker. A child
 forked from a forkserver (never from the worker itself, whose threads could
 hold locks across a fork) gets a data-memory limit (``RLIMIT_DATA``: heap,
-not the read-only file maps that FITS and Parquet readers rely on) and a CPU
-limit, and the parent gives up waiting after a wall-clock limit. A hostile
-file (a decompression bomb, an absurd header, a parser that never ends) then
-costs one finding, not the worker: the delivery is quarantined with a reason.
+not the read-only file maps that FITS and Parquet readers rely on; the
+libraries preloaded in the forkserver, about 400 MiB with Great
+Expectations and pandas, count towards it) and a CPU limit, and the parent
+gives up waiting after a wall-clock limit. A hostile file (a decompression
+bomb, an absurd header, a parser that never ends) then costs one finding,
+not the worker: the delivery is quarantined with a reason.
 
 Findings: ``validate.limits`` (memory or time exceeded, or the child killed),
 ``validate.crash`` (the check itself raised: a bug or an unforeseen input).
@@ -24,7 +26,8 @@ from typing import Any, TypeVar
 from firstlight.domain.findings import Finding
 
 Ctx = TypeVar("Ctx")
-_PRELOAD = ["firstlight.checks.validate"]
+# Loaded once in the forkserver, inherited by every child: see checks.sandbox_preload.
+_PRELOAD = ["firstlight.checks.sandbox_preload"]
 
 
 @dataclass(frozen=True)

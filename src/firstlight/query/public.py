@@ -44,8 +44,7 @@ TAP_SCHEMA = "tap_schema"
 
 # ADQL 2.1 section 2.1.2: SQL-92's reserved words and ADQL's own (STILTS
 # taplint's list too); a column named like one must be delimited in ADQL.
-ADQL_RESERVED = frozenset(
-    """
+_RESERVED_WORDS = """
     ABSOLUTE ACTION ADD ALL ALLOCATE ALTER AND ANY ARE AS ASC ASSERTION AT AUTHORIZATION
     AVG BEGIN BETWEEN BIT BIT_LENGTH BOTH BY CASCADE CASCADED CASE CAST CATALOG CHAR
     CHARACTER CHARACTER_LENGTH CHAR_LENGTH CHECK CLOSE COALESCE COLLATE COLLATION COLUMN
@@ -69,8 +68,8 @@ ADQL_RESERVED = frozenset(
     ABS ACOS ASIN ATAN ATAN2 CEILING COS DEGREES EXP FLOOR LOG LOG10 MOD PI POWER RADIANS
     RAND ROUND SIN SQRT TAN TOP TRUNCATE AREA BOX CENTROID CIRCLE CONTAINS COORD1 COORD2
     COORDSYS DISTANCE INTERSECTS POINT POLYGON REGION
-    """.split()
-)
+"""
+ADQL_RESERVED = frozenset(_RESERVED_WORDS.split())
 _REGULAR_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 
@@ -348,6 +347,41 @@ _TAP_SCHEMA_COLUMNS: dict[str, tuple[PublicColumn, ...]] = {
 }
 
 
+def _tap_schema_key(from_name: str, target_name: str, column: str) -> ForeignKey:
+    from_table, target_table = f"{TAP_SCHEMA}.{from_name}", f"{TAP_SCHEMA}.{target_name}"
+    return ForeignKey(
+        key_id=f"{from_table}.{column}",
+        from_table=from_table,
+        target_table=target_table,
+        columns=((column, column),),
+        description=f"The {target_table} row of each {from_table} row",
+    )
+
+
+# TAP 1.1 section 4: the foreign keys between TAP_SCHEMA's own tables, by from table.
+_TAP_SCHEMA_KEYS: dict[str, tuple[ForeignKey, ...]] = {
+    "tables": (_tap_schema_key("tables", "schemas", "schema_name"),),
+    "columns": (_tap_schema_key("columns", "tables", "table_name"),),
+    "keys": (
+        ForeignKey(
+            key_id=f"{TAP_SCHEMA}.keys.from_table",
+            from_table=f"{TAP_SCHEMA}.keys",
+            target_table=f"{TAP_SCHEMA}.tables",
+            columns=(("from_table", "table_name"),),
+            description="The table holding each key's columns",
+        ),
+        ForeignKey(
+            key_id=f"{TAP_SCHEMA}.keys.target_table",
+            from_table=f"{TAP_SCHEMA}.keys",
+            target_table=f"{TAP_SCHEMA}.tables",
+            columns=(("target_table", "table_name"),),
+            description="The table each key points to",
+        ),
+    ),
+    "key_columns": (_tap_schema_key("key_columns", "keys", "key_id"),),
+}
+
+
 def public_tables(conn: Connection, archive: Archive, *, now: datetime) -> list[PublicTable]:
     """Every table a scientist may query now, read inside the caller's transaction."""
     healpix = archive.backend.name != "postgresql"
@@ -441,10 +475,12 @@ def tap_schema_tables(tables: Sequence[PublicTable]) -> list[PublicTable]:
             description=f"TAP_SCHEMA {name}: the tables and columns this service offers",
             table_type="table",
             columns=_TAP_SCHEMA_COLUMNS[name],
+            keys=_TAP_SCHEMA_KEYS.get(name, ()),
         )
         for name in names
     ]
     described = [*tables, *own]
+    keys = [k for t in described for k in t.keys]
     schema_names = list(dict.fromkeys(t.schema_name for t in described))
     rows: dict[str, list[tuple[Any, ...]]] = {
         "schemas": [(s, None, _schema_description(s), i) for i, s in enumerate(schema_names)],
@@ -472,8 +508,8 @@ def tap_schema_tables(tables: Sequence[PublicTable]) -> list[PublicTable]:
             for t in described
             for i, c in enumerate(t.columns)
         ],
-        "keys": [],
-        "key_columns": [],
+        "keys": [(k.key_id, k.from_table, k.target_table, None, k.description) for k in keys],
+        "key_columns": [(k.key_id, f, t) for k in keys for f, t in k.columns],
     }
     return [
         PublicTable(
@@ -482,6 +518,7 @@ def tap_schema_tables(tables: Sequence[PublicTable]) -> list[PublicTable]:
             description=t.description,
             table_type=t.table_type,
             columns=t.columns,
+            keys=t.keys,
             source=ValuesSource(tuple(rows[t.name])),
         )
         for t in own

@@ -97,7 +97,7 @@ def qualify_columns(tree: exp.Expr, used: dict[str, PublicTable]) -> exp.Expr:
     by_schema: dict[str, dict[str, dict[str, str]]] = {}
     for table in used.values():
         by_schema.setdefault(table.schema_name, {})[table.name] = {
-            c.name: _SQL_TYPES.get(c.datatype, "TEXT") for c in table.columns
+            c.plain_name: _SQL_TYPES.get(c.datatype, "TEXT") for c in table.columns
         }
     schema: dict[str, object] = dict(by_schema)
     try:

@@ -232,11 +232,11 @@ def _obscore(source: ObscoreSource, backend: str) -> exp.Query:
     cols: list[exp.Expr] = []
     for col in OBSCORE_COLUMNS:
         value: exp.Expr = (
-            exp.column(col.name, table="o")
-            if col.name in OBSCORE_STORED
+            exp.column(col.plain_name, table="o")
+            if col.plain_name in OBSCORE_STORED
             else _cast(exp.Null(), col.datatype)
         )
-        cols.append(_alias(value, col.name))
+        cols.append(_alias(value, col.plain_name))
     if backend != "postgresql":
         cols.append(_alias(exp.column("healpix", table="o"), HEALPIX_ALIAS))
     released = exp.Or(
@@ -291,7 +291,7 @@ def _values(
         cells = []
         for col, value in zip(columns, row, strict=True):
             cell = exp.Null() if value is None else exp.convert(value)
-            cells.append(_alias(_cast(cell, col.datatype) if typed else cell, col.name))
+            cells.append(_alias(_cast(cell, col.datatype) if typed else cell, col.plain_name))
         select = exp.Select(expressions=cells)
         if backend == "oracle":
             select.set("from_", exp.From(this=exp.Table(this=exp.to_identifier("dual"))))

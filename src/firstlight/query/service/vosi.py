@@ -36,6 +36,15 @@ class TableColumn(ColumnLike, Protocol):
     def std(self) -> bool: ...
 
 
+class TableKey(Protocol):
+    @property
+    def target_table(self) -> str: ...
+    @property
+    def columns(self) -> Sequence[tuple[str, str]]: ...  # (from_column, target_column)
+    @property
+    def description(self) -> str | None: ...
+
+
 class TableLike(Protocol):
     @property
     def schema_name(self) -> str: ...
@@ -47,6 +56,8 @@ class TableLike(Protocol):
     def table_type(self) -> str: ...
     @property
     def columns(self) -> Sequence[TableColumn]: ...
+    @property
+    def keys(self) -> Sequence[TableKey]: ...
 
 
 @dataclass(frozen=True)
@@ -141,6 +152,17 @@ def _column_xml(col: TableColumn) -> str:
     return "".join(parts)
 
 
+def _foreign_key_xml(key: TableKey) -> str:
+    pairs = "".join(
+        f"<fkColumn><fromColumn>{text(f)}</fromColumn><targetColumn>{text(t)}</targetColumn>"
+        "</fkColumn>"
+        for f, t in key.columns
+    )
+    about = f"<description>{text(key.description)}</description>" if key.description else ""
+    target = f"<targetTable>{text(key.target_table)}</targetTable>"
+    return f"<foreignKey>{target}{pairs}{about}</foreignKey>"
+
+
 def table_xml(table: TableLike, *, detail: bool = True, root: bool = False) -> str:
     kind = "view" if table.table_type == "view" else "output"
     head = (
@@ -154,6 +176,7 @@ def table_xml(table: TableLike, *, detail: bool = True, root: bool = False) -> s
         body += f"<description>{text(table.description)}</description>"
     if detail:
         body += "".join(_column_xml(c) for c in table.columns)
+        body += "".join(_foreign_key_xml(k) for k in table.keys)  # as TAP_SCHEMA.keys
     return head + body + ("</vosi:table>" if root else "</table>")
 
 
