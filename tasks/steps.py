@@ -19,6 +19,7 @@ from prefect.artifacts import create_link_artifact
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 
+from firstlight.checks.isolation import start_sandbox
 from firstlight.domain.findings import DeliveryRejected, Report
 from firstlight.services.context import context_for
 from firstlight.services.forecast import Forecast, forecast_time_to_data
@@ -59,6 +60,7 @@ def settle_duplicate_task(ticket: Ticket) -> bool:
 
 @task(name="verify", cache_key_fn=_same_run_same_content, persist_result=True)
 def verify_task(ticket: Ticket) -> Report:
+    start_sandbox()  # validation's sandbox warms up while the files are hashed
     return verify_delivery(context_for(), ticket)
 
 

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]  # no stubs
 
 ROBUST_Z = "robust_z"
 ISOLATION_FOREST = "isolation_forest"
@@ -45,7 +44,7 @@ class AnomalyModel:
     train: list[list[float]]
     threshold: float
     seed: int = 0
-    _forest: IsolationForest | None = field(default=None, repr=False)
+    _forest: Any = field(default=None, repr=False)  # sklearn's IsolationForest, fitted lazily
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,6 +77,10 @@ class AnomalyModel:
 
     def _refit(self) -> None:
         if self.kind == ISOLATION_FOREST:
+            # Imported here: scikit-learn takes ~3 s to import, and every flow run
+            # (duplicates included) imports this module; only a forest needs it.
+            from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
+
             forest = IsolationForest(n_estimators=_TREES, random_state=self.seed)
             forest.fit(self._standardise(np.asarray(self.train, dtype=np.float64)))
             self._forest = forest
