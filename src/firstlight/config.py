@@ -191,6 +191,14 @@ class Settings(BaseSettings):
         default=None,
         description="SQS queue receiving the bucket's event notifications; unset: list the bucket.",
     )
+    public_s3_bucket: str | None = Field(
+        default=None,
+        description="S3 bucket of the public store (endpoint, region: s3_*); unset: public_dir.",
+    )
+    public_s3_prefix: str = Field(default="", description="Key prefix of the S3 public store.")
+    presign_seconds: int = Field(
+        default=3600, gt=0, le=604800, description="Lifetime of presigned S3 download URLs."
+    )
 
     @property
     def inbox_dir(self) -> Path:

@@ -170,26 +170,14 @@ class S3Inbox:
     @classmethod
     def from_settings(cls, settings: Settings, sink: ArrivalSink) -> S3Inbox:
         """The inbox of ``FIRSTLIGHT_S3_*``; credentials come from boto3's usual chain."""
-        import boto3
-        from botocore.config import Config
+        from firstlight.storage.s3_store import aws_client, s3_client
 
         if not settings.s3_bucket:
             raise ValueError("no S3 inbox: FIRSTLIGHT_S3_BUCKET is not set")
-        config = Config(retries={"mode": "standard"}, connect_timeout=10, read_timeout=60)
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=settings.s3_endpoint_url,
-            region_name=settings.s3_region,
-            config=config,
-        )
+        s3 = s3_client(settings)
         sqs = None
         if settings.s3_queue_url:
-            sqs = boto3.client(
-                "sqs",
-                endpoint_url=_queue_endpoint(settings.s3_queue_url),
-                region_name=settings.s3_region,
-                config=config,
-            )
+            sqs = aws_client("sqs", settings.s3_region, _queue_endpoint(settings.s3_queue_url))
         return cls(
             s3=s3,
             bucket=settings.s3_bucket,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from firstlight.config import Settings
 from firstlight.storage.archive import Archive, open_archive
-from firstlight.storage.objectstore import LocalObjectStore, ObjectStore
+from firstlight.storage.objectstore import LocalObjectStore, ObjectStore, public_store_for
 
 _lock = threading.Lock()
 _contexts: dict[str, Context] = {}
@@ -36,7 +36,7 @@ def context_for(settings: Settings | None = None) -> Context:
             ctx = Context(
                 settings=settings,
                 archive=open_archive(settings),
-                public_store=LocalObjectStore(settings.public_dir),
+                public_store=public_store_for(settings),
                 embargo_store=LocalObjectStore(settings.embargo_dir),
             )
             _contexts[key] = ctx

@@ -3,8 +3,9 @@
 Keys are POSIX paths such as ``gaia/dr4/1/images/a.fits``. Stores are
 write-once: putting a key that exists with other content is an error, putting
 identical content again is a no-op (so a rerun of promotion is safe). Every
-put is verified by sha256 after the copy (fixity). An S3 store joins later
-behind the same Protocol.
+put is verified by sha256 after the copy (fixity). The public store is this
+folder or an S3 bucket (``storage/s3_store.py``, chosen by ``public_store_for``);
+the embargo store is always a local folder: it is private by design.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from firstlight.config import Settings
 from firstlight.domain.manifest import check_relative_path
 from firstlight.formats.digest import sha256_file
 
@@ -46,7 +48,25 @@ class ObjectStore(Protocol):
 
     def local_path(self, key: str) -> Path | None: ...
 
+    def download_url(self, key: str, content_type: str | None = None) -> str | None:
+        """A URL clients may fetch ``key`` from directly (S3: presigned); None: serve it."""
+        ...
+
+    @property
+    def url_prefix(self) -> str:
+        """How ``url(key)`` starts, for every key."""
+        ...
+
     def delete(self, key: str) -> None: ...
+
+
+def public_store_for(settings: Settings) -> ObjectStore:
+    """The public store: the S3 bucket of ``public_s3_bucket`` when set, else ``public_dir``."""
+    if settings.public_s3_bucket:
+        from firstlight.storage.s3_store import S3ObjectStore
+
+        return S3ObjectStore.from_settings(settings)
+    return LocalObjectStore(settings.public_dir)
 
 
 class LocalObjectStore:
@@ -91,6 +111,13 @@ class LocalObjectStore:
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
+
+    def download_url(self, key: str, content_type: str | None = None) -> str | None:
+        return None
+
+    @property
+    def url_prefix(self) -> str:
+        return self.root.as_uri() + "/"
 
     def delete(self, key: str) -> None:
         """Remove an object (only the embargo store does this, once it is public)."""

@@ -5,7 +5,10 @@ any) has passed, judged by the service's clock. Anything else, whether it
 does not exist or is embargoed, gets the same answer: "not found" (a 404 for
 a file, an error row for a link), so nothing says an embargoed product exists.
 A file whose date has passed is served even while it still waits in the
-embargo store for the scheduled copy to the public store.
+embargo store for the scheduled copy to the public store. Files in a local
+store are sent by the service; a public store in S3 answers ``/files/<key>``
+with a 307 redirect to a presigned URL, so links and ObsCore ``access_url``
+always name this service's ``/files`` URL, whatever the store.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from sqlalchemy import or_, select
 
 from firstlight.query.service.state import ServiceState
@@ -75,8 +78,11 @@ def public_product_by_did(state: ServiceState, did: str, now: datetime) -> Publi
     return PublicProduct(row.storage_key, int(row.size), mime, row.product_type)
 
 
-def public_file(state: ServiceState, key: str, now: datetime) -> tuple[Path, str] | None:
-    """Where a public product's bytes are, and their type; None when not public (or absent)."""
+def public_file(state: ServiceState, key: str, now: datetime) -> tuple[Path | str, str] | None:
+    """Where a public product's bytes are (a path, or a URL to redirect to), and their type.
+
+    None when the product is not public (or absent).
+    """
     p, r = products, releases
     query = (
         select(p.c.format)
@@ -88,10 +94,15 @@ def public_file(state: ServiceState, key: str, now: datetime) -> tuple[Path, str
         fmt = conn.execute(query).scalars().first()
     if fmt is None:
         return None
+    mime = MIME_BY_FORMAT.get(fmt, "application/octet-stream")
     for store in (state.public_store, state.embargo_store):
         path = store.local_path(key)
-        if path is not None and path.is_file():
-            return path, MIME_BY_FORMAT.get(fmt, "application/octet-stream")
+        if path is None:
+            url = store.download_url(key, mime)
+            if url is not None:
+                return url, mime
+        elif path.is_file():
+            return path, mime
     return None
 
 
@@ -145,5 +156,7 @@ async def download(request: Request, key: str) -> Response:
         found = None
     if found is None:
         return PlainTextResponse("not found", status_code=404)
-    path, mime = found
-    return FileResponse(path, media_type=mime, filename=Path(key).name)
+    where, mime = found
+    if isinstance(where, str):
+        return RedirectResponse(where, status_code=307)
+    return FileResponse(where, media_type=mime, filename=Path(key).name)

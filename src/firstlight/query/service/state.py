@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from firstlight.config import Settings
 from firstlight.domain.manifest import now_utc
 from firstlight.storage.archive import Archive, open_archive
-from firstlight.storage.objectstore import LocalObjectStore, ObjectStore
+from firstlight.storage.objectstore import LocalObjectStore, ObjectStore, public_store_for
 
 Clock = Callable[[], datetime]
 
@@ -43,14 +43,14 @@ class ServiceState:
 def open_state(settings: Settings, clock: Clock | None = None) -> ServiceState:
     settings.ensure_dirs()
     archive = open_archive(settings)
-    public_dir = settings.public_dir.resolve()
+    public_store = public_store_for(settings)
     return ServiceState(
         settings=settings,
         archive=archive,
         query_engine=_query_engine(settings),
-        public_store=LocalObjectStore(public_dir),
+        public_store=public_store,
         embargo_store=LocalObjectStore(settings.embargo_dir),
-        public_store_prefix=public_dir.as_uri() + "/",
+        public_store_prefix=public_store.url_prefix,
         clock=clock or now_utc,
     )
 
