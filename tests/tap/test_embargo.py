@@ -62,9 +62,9 @@ def test_embargoed_delivery_is_visible_after_its_date(
     assert doors["rows"] == [(300,)]
     assert doors["obscore"] == [(1,)]
     assert doors["tap_schema"] != [(0,)]
-    assert (doors["vosi"], doors["datalink"], doors["file"]) == (True, True, 200)
-    # Cone search (query.cone) reads the real clock, not the service's: still dark.
-    assert doors["scs"] is False
+    assert (doors["vosi"], doors["datalink"], doors["scs"], doors["file"]) == (
+        True, True, True, 200,
+    )  # fmt: skip
 
 
 def test_error_messages_do_not_tell_embargoed_from_missing(service: Service) -> None:

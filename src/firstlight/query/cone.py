@@ -8,6 +8,7 @@ exact angular distance decides. Embargoed catalogues are invisible.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, or_, select
@@ -47,12 +48,16 @@ def cone_search(
     table: str | None = None,
     release: str | None = None,
     limit: int = DEFAULT_LIMIT,
+    now: datetime | None = None,
 ) -> ConeResult:
-    """Rows of a catalogue within ``radius`` degrees, nearest first, with ``distance``."""
+    """Rows of a catalogue within ``radius`` degrees, nearest first, with ``distance``.
+
+    ``now`` decides what is out of embargo (default: the clock).
+    """
     _check_position(ra, dec, radius)
     with archive.engine.connect() as conn, conn.begin():
         release_key = public_release(conn, mission, release)
-        tab = _public_table(conn, release_key, table)
+        tab = _public_table(conn, release_key, table, now or now_utc())
         definition = tab.definition
         if definition.ra is None or definition.dec is None:
             raise NotFoundError(f"table {tab.table_name} has no positions to search")
@@ -81,10 +86,11 @@ def cone_search_observations(
     radius: float,
     release: str | None = None,
     limit: int = DEFAULT_LIMIT,
+    now: datetime | None = None,
 ) -> ConeResult:
-    """Public ObsCore rows whose position lies within the cone."""
+    """Public ObsCore rows whose position lies within the cone (as of ``now``)."""
     _check_position(ra, dec, radius)
-    now = now_utc()
+    now = now or now_utc()
     with archive.engine.connect() as conn, conn.begin():
         release_key = public_release(conn, mission, release)
         o = observations
@@ -152,8 +158,7 @@ def public_release(conn: Connection, mission: str, release: str | None) -> str:
     return str(key)
 
 
-def _public_table(conn: Connection, release_key: str, table: str | None) -> Any:
-    now = now_utc()
+def _public_table(conn: Connection, release_key: str, table: str | None, now: datetime) -> Any:
     query = (
         select(release_tables.c.id)
         .where(release_tables.c.release_key == release_key)

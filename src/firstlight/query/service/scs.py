@@ -146,12 +146,25 @@ def _search(
     radius = max(sr, 1e-12)  # SR=0 asks for the metadata: a vanishing cone has no rows
     if table == OBSCORE:
         result = cone_search_observations(
-            state.archive, mission=mission, ra=ra, dec=dec, radius=radius, limit=limit
+            state.archive,
+            mission=mission,
+            ra=ra,
+            dec=dec,
+            radius=radius,
+            limit=limit,
+            now=state.now(),
         )
         fields = [OBSCORE_FIELDS.get(n, DISTANCE) for n in result.columns]
         return result, fields, {"obs_id", "s_ra", "s_dec", "access_url"}
     result = cone_search(
-        state.archive, mission=mission, table=table, ra=ra, dec=dec, radius=radius, limit=limit
+        state.archive,
+        mission=mission,
+        table=table,
+        ra=ra,
+        dec=dec,
+        radius=radius,
+        limit=limit,
+        now=state.now(),
     )
     definition = next(
         t.definition
