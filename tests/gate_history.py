@@ -27,9 +27,11 @@ from tests.deliveries import remanifest
 MISSION = "survey"
 
 
-def normal(inbox: Path, n: int, *, mission: str = MISSION, **kwargs: object) -> Path:
-    """The n-th normal delivery: same field and columns, 1,200 to 1,800 rows."""
-    rows = 1200 + (n * 137) % 600
+def normal(
+    inbox: Path, n: int, *, mission: str = MISSION, rows: int | None = None, **kwargs: object
+) -> Path:
+    """The n-th normal delivery: same field and columns, 1,200 to 1,800 rows (or ``rows``)."""
+    rows = rows or 1200 + (n * 137) % 600
     return synthesize_delivery(
         inbox,
         mission=mission,
@@ -78,17 +80,7 @@ def drifted_renamed_column(inbox: Path, n: int) -> Path:
 
 def drifted_tenfold(inbox: Path, n: int, rows: int = 15_000) -> Path:
     """Ten times the usual rows (or ``rows``)."""
-    return synthesize_delivery(
-        inbox,
-        mission=MISSION,
-        delivery_id=f"{MISSION}-{n:04d}",
-        release_version=str(n),
-        seed=n,
-        catalogue_rows=rows,
-        images=1,
-        spectra=0,
-        timeseries=0,
-    )
+    return normal(inbox, n, rows=rows)
 
 
 def drifted_sky_region(inbox: Path, n: int) -> Path:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import func, select, text
+
 from firstlight.domain.findings import DeliveryRejected
 from firstlight.domain.ledger import Decision
 from firstlight.services.context import Context
@@ -14,6 +16,7 @@ from firstlight.services.quarantine import quarantine_delivery
 from firstlight.services.ticket import Ticket
 from firstlight.services.validation import validate
 from firstlight.services.verification import Announced, admit_delivery, verify_delivery
+from firstlight.storage.schema import observations, products, release_tables, releases
 
 
 def stage_release(ctx: Context, path: Path) -> Ticket:
@@ -46,3 +49,18 @@ def release_or_quarantine(ctx: Context, path: Path, announced: Announced | None 
     except DeliveryRejected as exc:
         quarantine_delivery(ctx, ticket, exc.report)
     return ticket
+
+
+def archive_counts(ctx: Context) -> dict[str, int]:
+    """Rows of the release tables and catalogue tables (SQLite): all zero = nothing left."""
+    with ctx.archive.engine.connect() as conn:
+        counts = {
+            t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+            for t in (releases, products, observations, release_tables)
+        }
+        counts["catalogue_tables"] = int(
+            conn.execute(
+                text("SELECT count(*) FROM sqlite_master WHERE type='table' AND name LIKE 'cat_%'")
+            ).scalar_one()
+        )
+    return counts

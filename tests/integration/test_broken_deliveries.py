@@ -24,16 +24,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from astropy.io import fits
-from sqlalchemy import func, select, text
 
 from firstlight.config import Settings
 from firstlight.domain.ledger import DeliveryState
 from firstlight.domain.manifest import UNKNOWN_MISSION
 from firstlight.services.context import Context
 from firstlight.services.manifest_builder import build_manifest, write_manifest
-from firstlight.storage.schema import observations, products, release_tables, releases
 from tests.deliveries import duplicate_source_ids, generated, remanifest, tree_digest
-from tests.steps import release_or_quarantine
+from tests.steps import archive_counts, release_or_quarantine
 
 ROWS = 200
 CREATED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -664,20 +662,6 @@ CASES: dict[str, Case] = {
 }
 
 
-def _archive_counts(ctx: Context) -> dict[str, int]:
-    with ctx.archive.engine.connect() as conn:
-        counts = {
-            t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
-            for t in (releases, products, observations, release_tables)
-        }
-        counts["catalogue_tables"] = int(
-            conn.execute(
-                text("SELECT count(*) FROM sqlite_master WHERE type='table' AND name LIKE 'cat_%'")
-            ).scalar_one()
-        )
-    return counts
-
-
 def _max_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
@@ -718,7 +702,7 @@ def test_broken_delivery_is_quarantined_with_a_named_finding(
     report = json.loads((quarantined / "report.json").read_text())
     assert any(f["check"] == case.check for f in report["report"]["findings"])
     # Nothing of it in the archive or in the stores.
-    assert _archive_counts(ctx) == dict.fromkeys(
+    assert archive_counts(ctx) == dict.fromkeys(
         ("releases", "products", "observations", "release_tables", "catalogue_tables"), 0
     )
     for store in (settings.public_dir, settings.embargo_dir):

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
 
 from firstlight.config import Settings
 from firstlight.domain.findings import DeliveryRejected
@@ -14,25 +13,11 @@ from firstlight.domain.ledger import DeliveryState, Stage
 from firstlight.formats.digest import sha256_file
 from firstlight.query.cone import cone_search
 from firstlight.services.context import Context
-from firstlight.storage.schema import observations, products, release_tables, releases
 from flows.release_delivery import release_delivery
 from tests.deliveries import duplicate_source_ids, generated, tree_digest
+from tests.steps import archive_counts
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_api")]
-
-
-def _archive_counts(ctx: Context) -> dict[str, int]:
-    with ctx.archive.engine.connect() as conn:
-        counts = {
-            t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
-            for t in (releases, products, observations, release_tables)
-        }
-        counts["catalogue_tables"] = int(
-            conn.execute(
-                text("SELECT count(*) FROM sqlite_master WHERE type='table' AND name LIKE 'cat_%'")
-            ).scalar_one()
-        )
-    return counts
 
 
 def test_delivery_in_the_inbox_becomes_the_current_release(
@@ -74,7 +59,7 @@ def test_delivery_in_the_inbox_becomes_the_current_release(
     )
     distances = [row[-1] for row in result.rows]
     assert result.rows and all(d <= 0.3 for d in distances) and distances == sorted(distances)
-    assert _archive_counts(ctx)["catalogue_tables"] == 1
+    assert archive_counts(ctx)["catalogue_tables"] == 1
 
 
 def test_failing_delivery_is_quarantined_and_leaves_nothing(
@@ -98,7 +83,7 @@ def test_failing_delivery_is_quarantined_and_leaves_nothing(
     [finding] = [f for f in report["report"]["findings"] if f["check"] == "table.key_unique"]
     assert finding["file"] == "catalogue/sources.fits" and finding["column"] == "source_id"
     assert set(finding["sample_rows"]) >= {7}
-    assert _archive_counts(ctx) == dict.fromkeys(
+    assert archive_counts(ctx) == dict.fromkeys(
         ("releases", "products", "observations", "release_tables", "catalogue_tables"), 0
     )
     assert not any(settings.public_dir.rglob("*.fits"))
@@ -123,7 +108,7 @@ def test_failure_after_ingest_drops_the_staging_release(
     state = release_delivery(str(path), return_state=True)
 
     assert state.is_failed() and "promote.fixity" in str(state.message)
-    assert _archive_counts(ctx) == dict.fromkeys(
+    assert archive_counts(ctx) == dict.fromkeys(
         ("releases", "products", "observations", "release_tables", "catalogue_tables"), 0
     )
 
@@ -131,14 +116,14 @@ def test_failure_after_ingest_drops_the_staging_release(
 def test_redelivering_the_same_delivery_changes_nothing(ctx: Context, settings: Settings) -> None:
     path = generated(settings.data_dir / "producer", rows=700)
     first = release_delivery(str(path))
-    counts = _archive_counts(ctx)
+    counts = archive_counts(ctx)
     public = {p: sha256_file(p) for p in settings.public_dir.rglob("*") if p.is_file()}
 
     again = release_delivery(str(path))
 
     assert (first.status, again.status) == ("released", "skipped")
     assert again.delivery_pk == first.delivery_pk
-    assert _archive_counts(ctx) == counts
+    assert archive_counts(ctx) == counts
     assert {p: sha256_file(p) for p in settings.public_dir.rglob("*") if p.is_file()} == public
     [entry] = ctx.archive.ledger.entries()
     assert entry.state is DeliveryState.RELEASED and entry.attempts == 1
