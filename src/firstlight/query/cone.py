@@ -2,7 +2,8 @@
 
 The release pointer and the rows are read in one transaction, so a search
 sees one release whole. HEALPix ranges prefilter on the B-tree index, the
-exact angular distance decides. Embargoed catalogues are invisible.
+exact angular distance decides. What is public is ``storage.visibility``'s
+to say: embargoed catalogues and observations are invisible.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, select
 
 from firstlight.domain.manifest import now_utc
 from firstlight.storage.archive import Archive
 from firstlight.storage.catalogues import HEALPIX_COLUMN
 from firstlight.storage.releases import ReleaseStore
-from firstlight.storage.schema import current_releases, observations, release_tables, releases
+from firstlight.storage.schema import observations
+from firstlight.storage.visibility import PublicAt
 
 DEFAULT_LIMIT = 1000
 
@@ -55,9 +57,10 @@ def cone_search(
     ``now`` decides what is out of embargo (default: the clock).
     """
     _check_position(ra, dec, radius)
+    public = PublicAt(now or now_utc())
     with archive.engine.connect() as conn, conn.begin():
-        release_key = public_release(conn, mission, release)
-        tab = _public_table(conn, release_key, table, now or now_utc())
+        release_key = public_release(conn, mission, release, public)
+        tab = _public_table(conn, release_key, table, public)
         definition = tab.definition
         if definition.ra is None or definition.dec is None:
             raise NotFoundError(f"table {tab.table_name} has no positions to search")
@@ -90,9 +93,9 @@ def cone_search_observations(
 ) -> ConeResult:
     """Public ObsCore rows whose position lies within the cone (as of ``now``)."""
     _check_position(ra, dec, radius)
-    now = now or now_utc()
+    public = PublicAt(now or now_utc())
     with archive.engine.connect() as conn, conn.begin():
-        release_key = public_release(conn, mission, release)
+        release_key = public_release(conn, mission, release, public)
         o = observations
         inside, distance = archive.backend.cone(
             o.c.s_ra, o.c.s_dec, o.c.healpix, ra=ra, dec=dec, radius=radius
@@ -112,9 +115,7 @@ def cone_search_observations(
             o.c.access_url,
         ]
         query = (
-            select(*cols, distance.label("distance"))
-            .where(o.c.release_key == release_key)
-            .where(or_(o.c.obs_release_date.is_(None), o.c.obs_release_date <= now))
+            public.observations(*cols, distance.label("distance"), release_keys=[release_key])
             .where(inside)
             .order_by(distance)
             .limit(limit + 1)
@@ -131,45 +132,21 @@ def _check_position(ra: float, dec: float, radius: float) -> None:
         raise ValueError(f"radius {radius} must be in (0, 10] degrees")
 
 
-def public_release(conn: Connection, mission: str, release: str | None) -> str:
+def public_release(
+    conn: Connection, mission: str, release: str | None, public: PublicAt | None = None
+) -> str:
     """The key of the mission's current release, or of a promoted one named by key or name."""
-    if release is None:
-        key = conn.execute(
-            select(current_releases.c.release_key).where(current_releases.c.mission == mission)
-        ).scalar_one_or_none()
-        if key is None:
-            raise NotFoundError(f"mission {mission!r} has no public release")
-        return str(key)
-    key = (
-        conn.execute(
-            select(releases.c.release_key)
-            .where(
-                releases.c.mission == mission,
-                or_(releases.c.release_key == release, releases.c.name == release),
-                releases.c.promoted_at.is_not(None),
-            )
-            .order_by(releases.c.promoted_at.desc())
-        )
-        .scalars()
-        .first()
-    )
+    key = (public or PublicAt(now_utc())).release(conn, mission, release)
     if key is None:
-        raise NotFoundError(f"mission {mission!r} has no public release {release!r}")
-    return str(key)
+        named = "" if release is None else f" {release!r}"
+        raise NotFoundError(f"mission {mission!r} has no public release{named}")
+    return key
 
 
-def _public_table(conn: Connection, release_key: str, table: str | None, now: datetime) -> Any:
-    query = (
-        select(release_tables.c.id)
-        .where(release_tables.c.release_key == release_key)
-        .where(or_(release_tables.c.release_date.is_(None), release_tables.c.release_date <= now))
-        .order_by(release_tables.c.id)
-    )
-    if table is not None:
-        query = query.where(release_tables.c.table_name == table)
-    found = conn.execute(query).scalars().first()
+def _public_table(conn: Connection, release_key: str, table: str | None, public: PublicAt) -> Any:
+    found = public.table_id(conn, release_key, table)
     if found is None:
         # The same message whether the table is absent or embargoed: no leak.
-        what = f"table {table!r}" if table else "a public catalogue"
+        what = f"table {table!r}" if table else "public catalogue"
         raise NotFoundError(f"release {release_key} has no {what}")
-    return ReleaseStore.table_by_id(conn, int(found))
+    return ReleaseStore.table_by_id(conn, found)

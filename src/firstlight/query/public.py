@@ -1,8 +1,8 @@
 """What is public right now, as TAP sees it: the tables a scientist may query.
 
-Decided at query time from the archive's own tables, inside the caller's
-transaction (so a query sees one snapshot and an embargo lifts without a
-rebuild):
+Decided at query time by ``storage.visibility`` (the one reader of what is
+public at an instant), inside the caller's transaction (so a query sees one
+snapshot and an embargo lifts without a rebuild):
 
 - ``<mission>.<table>``: each catalogue of the mission's current release;
 - ``<release_key>.<table>`` (e.g. ``demo_dr1_v1.sources``): each catalogue of
@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection
 
 from firstlight.domain.manifest import DataType, TableDefinition
 from firstlight.storage.archive import Archive
 from firstlight.storage.catalogues import HEALPIX_COLUMN
-from firstlight.storage.schema import current_releases, release_tables, releases
+from firstlight.storage.visibility import PublicAt
 
 IVOA = "ivoa"
 TAP_SCHEMA = "tap_schema"
@@ -385,24 +385,13 @@ _TAP_SCHEMA_KEYS: dict[str, tuple[ForeignKey, ...]] = {
 def public_tables(conn: Connection, archive: Archive, *, now: datetime) -> list[PublicTable]:
     """Every table a scientist may query now, read inside the caller's transaction."""
     healpix = archive.backend.name != "postgresql"
-    promoted = conn.execute(
-        select(releases.c.release_key, releases.c.mission, releases.c.name, releases.c.version)
-        .where(releases.c.promoted_at.is_not(None))
-        .order_by(releases.c.mission, releases.c.promoted_at)
-    ).all()
-    current = {
-        str(r.release_key): str(r.mission)
-        for r in conn.execute(select(current_releases.c.mission, current_releases.c.release_key))
-    }
-    visible = conn.execute(
-        select(release_tables)
-        .where(release_tables.c.release_key.in_([r.release_key for r in promoted]))
-        .where(or_(release_tables.c.release_date.is_(None), release_tables.c.release_date <= now))
-        .order_by(release_tables.c.id)
-    ).all()
+    public = PublicAt(now)
+    promoted = public.releases(conn)
+    current = {r.release_key: r.mission for r in promoted if r.current}
     by_release: dict[str, list[Any]] = {}
-    for row in visible:
+    for row in public.tables(conn):
         by_release.setdefault(str(row.release_key), []).append(row)
+    rule = public.observation_rule(conn, current_only=True)
 
     tables: list[PublicTable] = [
         PublicTable(
@@ -411,7 +400,7 @@ def public_tables(conn: Connection, archive: Archive, *, now: datetime) -> list[
             description="ObsCore 1.1: one row per public observation of every current release",
             table_type="view",
             columns=OBSCORE_COLUMNS,
-            source=ObscoreSource(tuple(sorted(current)), now),
+            source=ObscoreSource(rule.release_keys, rule.now),
         )
     ]
     for rel in promoted:

@@ -7,12 +7,13 @@ release only, read in one transaction like the cone search.
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from datetime import datetime
 
 from firstlight.domain.manifest import now_utc
 from firstlight.query.cone import DEFAULT_LIMIT, ConeResult, public_release
 from firstlight.storage.archive import Archive
 from firstlight.storage.schema import observations
+from firstlight.storage.visibility import PublicAt
 
 COLUMNS = (
     "obs_id",
@@ -33,16 +34,16 @@ def search_observations(
     text: str,
     release: str | None = None,
     limit: int = DEFAULT_LIMIT,
+    now: datetime | None = None,
 ) -> ConeResult:
     """Public observations whose target or instrument names hold every word of ``text``."""
     o = observations
     cols = [o.c[name] for name in COLUMNS]
+    public = PublicAt(now or now_utc())
     with archive.engine.connect() as conn, conn.begin():
-        release_key = public_release(conn, mission, release)
+        release_key = public_release(conn, mission, release, public)
         query = (
-            select(*cols)
-            .where(o.c.release_key == release_key)
-            .where(or_(o.c.obs_release_date.is_(None), o.c.obs_release_date <= now_utc()))
+            public.observations(*cols, release_keys=[release_key])
             .where(archive.backend.text_match(release_key, text))
             .order_by(o.c.obs_id)
             .limit(limit + 1)

@@ -1,9 +1,10 @@
 """DataLink 1.1 links (/datalink/links) and file downloads (/files/<key>).
 
-A product is public when its release was promoted and its release date (if
-any) has passed, judged by the service's clock. Anything else, whether it
-does not exist or is embargoed, gets the same answer: "not found" (a 404 for
-a file, an error row for a link), so nothing says an embargoed product exists.
+A product is public when ``storage.visibility`` says so (its release
+promoted, its release date, if any, passed), judged by the service's clock.
+Anything else, whether it does not exist or is embargoed, gets the same
+answer: "not found" (a 404 for a file, an error row for a link), so nothing
+says an embargoed product exists.
 A file whose date has passed is served even while it still waits in the
 embargo store for the scheduled copy to the public store. Files in a local
 store are sent by the service; a public store in S3 answers ``/files/<key>``
@@ -14,7 +15,6 @@ always name this service's ``/files`` URL, whatever the store.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
-from sqlalchemy import or_, select
 
 from firstlight.query.service.state import ServiceState
 from firstlight.query.service.votable import VOTABLE_MIME, FieldSpec, results_document
-from firstlight.storage.schema import observations, products, releases
+from firstlight.storage.visibility import PublicAt, PublicProduct
 
 router = APIRouter()
 
@@ -53,29 +52,14 @@ LINK_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class PublicProduct:
-    storage_key: str
-    size: int
-    mime: str
-    product_type: str
-
-
 def public_product_by_did(state: ServiceState, did: str, now: datetime) -> PublicProduct | None:
-    o, p, r = observations, products, releases
-    query = (
-        select(p.c.storage_key, p.c.size, o.c.access_format, p.c.format, p.c.product_type)
-        .select_from(o.join(p, p.c.id == o.c.product).join(r, r.c.release_key == o.c.release_key))
-        .where(o.c.obs_publisher_did == did, r.c.promoted_at.is_not(None))
-        .where(or_(o.c.obs_release_date.is_(None), o.c.obs_release_date <= now))
-        .where(or_(p.c.release_date.is_(None), p.c.release_date <= now))
-    )
     with state.archive.engine.connect() as conn:
-        row = conn.execute(query).first()
-    if row is None:
-        return None
-    mime = row.access_format or MIME_BY_FORMAT.get(row.format, "application/octet-stream")
-    return PublicProduct(row.storage_key, int(row.size), mime, row.product_type)
+        return PublicAt(now).product_by_did(conn, did)
+
+
+def product_mime(product: PublicProduct) -> str:
+    """The declared MIME type of a product, else the one its format implies."""
+    return product.access_format or MIME_BY_FORMAT.get(product.format, "application/octet-stream")
 
 
 def public_file(state: ServiceState, key: str, now: datetime) -> tuple[Path | str, str] | None:
@@ -83,18 +67,11 @@ def public_file(state: ServiceState, key: str, now: datetime) -> tuple[Path | st
 
     None when the product is not public (or absent).
     """
-    p, r = products, releases
-    query = (
-        select(p.c.format)
-        .select_from(p.join(r, r.c.release_key == p.c.release_key))
-        .where(p.c.storage_key == key, r.c.promoted_at.is_not(None))
-        .where(or_(p.c.release_date.is_(None), p.c.release_date <= now))
-    )
     with state.archive.engine.connect() as conn:
-        fmt = conn.execute(query).scalars().first()
-    if fmt is None:
+        product = PublicAt(now).product_by_key(conn, key)
+    if product is None:
         return None
-    mime = MIME_BY_FORMAT.get(fmt, "application/octet-stream")
+    mime = MIME_BY_FORMAT.get(product.format, "application/octet-stream")
     for store in (state.public_store, state.embargo_store):
         path = store.local_path(key)
         if path is None:
@@ -122,7 +99,7 @@ def link_rows(state: ServiceState, ids: Sequence[str], base_url: str) -> list[li
                 None,
                 "#this",
                 f"the {found.product_type} file",
-                found.mime,
+                product_mime(found),
                 found.size,
                 None,
                 None,
