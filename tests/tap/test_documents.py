@@ -15,7 +15,7 @@ import pytest
 from astropy.io.votable import parse
 
 from firstlight.query.service import uws
-from firstlight.query.service.formats import CSV, JSON, TSV, VOTABLE, render
+from firstlight.query.service.formats import CSV, JSON, TSV, VOTABLE, VOTABLE_TD, render
 from firstlight.query.service.params import ParameterError, query_request
 from firstlight.query.service.uws import Job, Phase, PhaseError
 from firstlight.query.service.vosi import examples_xhtml
@@ -150,7 +150,7 @@ def test_json_format_has_metadata_and_nulls_for_nan() -> None:
                 "query": "q",
                 "responseformat": "application/x-votable+xml;serialization=TABLEDATA",
             },
-            ("q", VOTABLE, 100),
+            ("q", VOTABLE_TD, 100),
         ),
         ({"request": "doQuery", "lang": "ADQL", "query": "q", "maxrec": "0"}, ("q", VOTABLE, 0)),
     ],

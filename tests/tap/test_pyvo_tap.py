@@ -52,6 +52,7 @@ def test_maxrec_cuts_the_result_and_reports_overflow(service: Service) -> None:
             "LANG": "ADQL",
             "QUERY": "SELECT * FROM demo.sources",
             "MAXREC": "7",
+            "RESPONSEFORMAT": "votable/td",
         },
     )
 

@@ -16,7 +16,11 @@ from firstlight.query.service.uws import Phase
 from tests.tap.conftest import Service
 
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
-QUERY = {"LANG": "ADQL", "QUERY": "SELECT TOP 3 source_id FROM demo.sources"}
+QUERY = {
+    "LANG": "ADQL",
+    "QUERY": "SELECT TOP 3 source_id FROM demo.sources",
+    "RESPONSEFORMAT": "votable/td",
+}
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from firstlight.query.service.formats import VOTABLE, OutputFormat, render
+from firstlight.query.service.formats import OutputFormat, render
 from firstlight.query.service.params import ParameterError, QueryRequest
 from firstlight.query.service.state import ServiceState
 from firstlight.query.service.votable import (
@@ -112,6 +112,6 @@ def public_urls(
 
 
 def _mime(fmt: OutputFormat) -> str:
-    if fmt is VOTABLE:
+    if fmt.votable:
         return VOTABLE_MIME
     return f"{fmt.mime}; charset=utf-8" if fmt.mime.startswith("text/") else fmt.mime

@@ -1,7 +1,9 @@
-"""Output formats of query results: VOTable, CSV, TSV and JSON.
+"""Output formats of query results: VOTable (BINARY2 or TABLEDATA), CSV, TSV and JSON.
 
 ``output_format`` reads a FORMAT/RESPONSEFORMAT value (a short name or a MIME
-type, as TAP allows); ``render`` writes a result in it. Pure.
+type, as TAP allows; ``;serialization=`` picks the VOTable one); ``render``
+writes a result in it. Pure. VOTable's default is BINARY2: the same values
+bit for bit as TABLEDATA, in about a third of the bytes.
 """
 
 from __future__ import annotations
@@ -35,30 +37,65 @@ class OutputFormat:
     mime: str  # what the response's Content-Type says
     aliases: tuple[str, ...]
     extension: str
+    ivo_id: str | None = None  # TAPRegExt's identifier of the format, when it has one
+    votable: bool = False
 
 
+_VOTABLE_NAMES = ("votable", "application/x-votable+xml", "text/xml", "application/xml")
+_TAPREGEXT = "ivo://ivoa.net/std/TAPRegExt#"
 VOTABLE = OutputFormat(
     "votable",
     VOTABLE_MIME,
-    ("votable", "votable/td", "application/x-votable+xml", "text/xml", "application/xml"),
+    (*_VOTABLE_NAMES, "votable/b2", "votable/binary2"),
     "xml",
+    _TAPREGEXT + "output-votable-binary2",
+    votable=True,
+)
+VOTABLE_TD = OutputFormat(
+    "votable/td",
+    VOTABLE_MIME,
+    ("votable/td", "votable/tabledata"),
+    "xml",
+    _TAPREGEXT + "output-votable-td",
+    votable=True,
 )
 CSV = OutputFormat("csv", "text/csv", ("csv", "text/csv"), "csv")
 TSV = OutputFormat("tsv", "text/tab-separated-values", ("tsv", "text/tab-separated-values"), "tsv")
 JSON = OutputFormat("json", "application/json", ("json", "application/json"), "json")
-FORMATS = (VOTABLE, CSV, TSV, JSON)
+FORMATS = (VOTABLE, VOTABLE_TD, CSV, TSV, JSON)
 
 
 def output_format(value: str | None) -> OutputFormat:
-    """The format a FORMAT value names (default VOTable); parameters after ';' are ignored."""
+    """The format a FORMAT value names (default VOTable BINARY2).
+
+    Of a MIME type's parameters only VOTable's ``serialization`` counts
+    (``application/x-votable+xml;serialization=TABLEDATA``); others are ignored.
+    """
     if not value:
         return VOTABLE
-    wanted = value.split(";", 1)[0].strip().lower()
+    wanted, *params = (part.strip().lower() for part in value.split(";"))
     for fmt in FORMATS:
         if wanted in fmt.aliases:
-            return fmt
+            return _serialization(fmt, params, value) if fmt.votable else fmt
     names = ", ".join(f.name for f in FORMATS)
     raise FormatError(f"FORMAT {value!r} is not supported; use one of {names}")
+
+
+def _serialization(fmt: OutputFormat, params: list[str], value: str) -> OutputFormat:
+    for param in params:
+        key, _, serialization = param.partition("=")
+        if key.strip() != "serialization":
+            continue
+        serialization = serialization.strip().strip('"')
+        if serialization == "tabledata":
+            return VOTABLE_TD
+        if serialization == "binary2":
+            return VOTABLE
+        raise FormatError(
+            f"FORMAT {value!r}: serialization {serialization!r} is not written here; "
+            "use BINARY2 or TABLEDATA"
+        )
+    return fmt
 
 
 def render(
@@ -69,8 +106,10 @@ def render(
     overflow: bool,
     descriptors: Sequence[ServiceDescriptor] = (),
 ) -> Iterable[str]:
-    if fmt is VOTABLE:
-        return results_document(columns, rows, overflow=overflow, descriptors=descriptors)
+    if fmt.votable:
+        return results_document(
+            columns, rows, overflow=overflow, descriptors=descriptors, binary2=fmt is VOTABLE
+        )
     if fmt is JSON:
         return [_json(columns, rows, overflow)]
     return [_delimited(columns, rows, "\t" if fmt is TSV else ",")]

@@ -14,7 +14,7 @@ from datetime import datetime
 from itertools import groupby
 from typing import Protocol
 
-from firstlight.query.service.formats import FORMATS, VOTABLE
+from firstlight.query.service.formats import FORMATS, VOTABLE_TD, OutputFormat
 from firstlight.query.service.uws import iso
 from firstlight.query.service.votable import ColumnLike, attr, text
 
@@ -87,13 +87,19 @@ def _vosi(standard: str, url: str) -> str:
     )
 
 
+def _mime(fmt: OutputFormat) -> str:
+    """The MIME type a client asks for the format by (VOTable's names its serialization)."""
+    if fmt is VOTABLE_TD:
+        return f"{fmt.mime};serialization=TABLEDATA"
+    return f"{fmt.mime};serialization=BINARY2" if fmt.votable else fmt.mime
+
+
 def capabilities_xml(tap_url: str, limits: Limits) -> str:
     """The TAP capability (TAPRegExt 1.0) and the VOSI and DALI examples endpoints."""
     geometry = "".join(f"<feature><form>{f}</form></feature>" for f in GEOMETRY_FUNCTIONS)
-    td = ' ivo-id="ivo://ivoa.net/std/TAPRegExt#output-votable-td"'
     formats = "".join(
-        f"<outputFormat{td if f is VOTABLE else ''}>"
-        f"<mime>{text(f.mime)}</mime><alias>{text(f.name)}</alias></outputFormat>"
+        f"<outputFormat{f' ivo-id={attr(f.ivo_id)}' if f.ivo_id else ''}>"
+        f"<mime>{text(_mime(f))}</mime><alias>{text(f.name)}</alias></outputFormat>"
         for f in FORMATS
     )
     return (
