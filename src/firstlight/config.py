@@ -169,6 +169,14 @@ class Settings(BaseSettings):
         default=72.0, gt=0, description="How long an asynchronous TAP job and its result are kept."
     )
     query_workers: int = Field(default=2, gt=0, description="Asynchronous TAP jobs run at once.")
+    query_upload_max_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=0,
+        description="Most bytes of TAP_UPLOAD tables one query may bring (0: no uploads).",
+    )
+    query_upload_max_rows: int = Field(
+        default=100_000, ge=0, description="Most rows of one TAP_UPLOAD table."
+    )
     query_database_url: str | None = Field(
         default=None,
         description=(

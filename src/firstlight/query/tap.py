@@ -6,23 +6,27 @@ lifted between the two reads. ``maxrec + 1`` rows are fetched: the extra one
 says that there were more (OVERFLOW). The time limit is the database's own:
 ``statement_timeout`` on PostgreSQL, a progress handler on SQLite,
 ``call_timeout`` on Oracle.
+
+Tables a query brings along (TAP_UPLOAD, ``TemporaryTable``) are made on the
+query's own connection before its read-only snapshot begins, and dropped
+after it, whatever happened.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine
 
 from firstlight.domain.manifest import now_utc
 from firstlight.query.adql import AdqlError, translate_adql
-from firstlight.query.public import PublicColumn, public_tables
+from firstlight.query.public import PublicColumn, PublicTable, public_tables
 from firstlight.storage.archive import Archive
 
 __all__ = ["AdqlError", "QueryResult", "QueryTimeout", "run_adql"]
@@ -37,6 +41,13 @@ class QueryResult:
     overflow: bool
 
 
+class TemporaryTable(Protocol):
+    """A table that exists for one query, on its connection (an uploaded one)."""
+
+    def create(self, conn: Connection) -> PublicTable: ...
+    def drop(self, conn: Connection) -> None: ...
+
+
 class QueryTimeout(RuntimeError):  # noqa: N818  (the name the service contract fixes)
     """The query ran past its time limit and was cancelled."""
 
@@ -49,6 +60,7 @@ def run_adql(
     timeout_seconds: float,
     now: datetime | None = None,
     engine: Engine | None = None,
+    temporary: Sequence[TemporaryTable] = (),
 ) -> QueryResult:
     """Parse, check, translate and run ``adql``; AdqlError, QueryTimeout on failure."""
     if maxrec < 0:
@@ -57,8 +69,12 @@ def run_adql(
     engine = engine or archive.engine
     backend = engine.dialect.name
     order = getattr(archive.backend, "healpix_order", 16)
-    with engine.connect() as conn, _read_only(conn, backend, timeout_seconds):
-        tables = public_tables(conn, archive, now=now)
+    with (
+        engine.connect() as conn,
+        _temporary_tables(conn, temporary) as brought,
+        _read_only(conn, backend, timeout_seconds),
+    ):
+        tables = public_tables(conn, archive, now=now) + brought
         translation = translate_adql(adql, tables, backend, maxrec=maxrec, healpix_order=int(order))
         # The driver's own cursor, without parameters: no '%' or ':' in a literal is
         # then taken for a placeholder (the SQL holds no user text but literals).
@@ -77,6 +93,22 @@ def run_adql(
     columns = [_typed(c, i, rows) for i, c in enumerate(translation.columns)]
     rows = _normalised(columns, rows)
     return QueryResult(columns=columns, rows=rows, overflow=overflow)
+
+
+@contextmanager
+def _temporary_tables(
+    conn: Connection, temporary: Sequence[TemporaryTable]
+) -> Iterator[list[PublicTable]]:
+    made: list[TemporaryTable] = []
+    try:
+        tables = []
+        for table in temporary:
+            made.append(table)
+            tables.append(table.create(conn))
+        yield tables
+    finally:
+        for table in made:
+            table.drop(conn)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import math
 import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,9 +35,7 @@ Encoder = Callable[[Any], bytes]
 def unicode_columns(columns: Sequence[ColumnLike], rows: Sequence[Sequence[Any]]) -> set[int]:
     """Indexes of text columns with a non-ASCII value in ``rows``."""
     texts = [i for i, c in enumerate(columns) if c.datatype == "char"]
-    return {
-        i for i in texts if any(isinstance(r[i], str) and not r[i].isascii() for r in rows)
-    }
+    return {i for i in texts if any(isinstance(r[i], str) and not r[i].isascii() for r in rows)}
 
 
 def binary2_stream(columns: Sequence[ColumnLike], rows: Iterable[Sequence[Any]]) -> Iterator[str]:
@@ -64,7 +62,7 @@ def binary2_stream(columns: Sequence[ColumnLike], rows: Iterable[Sequence[Any]])
         yield base64.encodebytes(tail).decode("ascii")
 
 
-def _encoded(data: bytes) -> Iterator[str]:
+def _encoded(data: bytes) -> Generator[str, None, bytes]:
     """Yield the base64 of whole 57-byte lines of ``data``; return what is left."""
     whole = len(data) - len(data) % 57  # 57 bytes = one 76-character base64 line
     if whole:

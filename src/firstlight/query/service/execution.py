@@ -14,13 +14,14 @@ archive stores them as locations in the public store), and a result holding
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from firstlight.query.service.formats import OutputFormat, render
 from firstlight.query.service.params import ParameterError, QueryRequest
 from firstlight.query.service.state import ServiceState
+from firstlight.query.service.upload import UploadLimits, read_uploads
 from firstlight.query.service.votable import (
     VOTABLE_MIME,
     ColumnLike,
@@ -51,13 +52,26 @@ def error_answer(message: str, status: int = 400) -> Answer:
 
 
 def execute(
-    state: ServiceState, request: QueryRequest, base_url: str, *, timeout_seconds: float
+    state: ServiceState,
+    request: QueryRequest,
+    base_url: str,
+    *,
+    timeout_seconds: float,
+    parts: Mapping[str, bytes] | None = None,
 ) -> Answer:
-    """Run one query; an Answer either way (a DALI error document when it fails)."""
+    """Run one query; an Answer either way (a DALI error document when it fails).
+
+    ``parts`` are the request's uploaded files by part name (TAP_UPLOAD).
+    """
     from firstlight.query.adql import AdqlError
     from firstlight.query.tap import QueryTimeout, run_adql
 
     try:
+        uploads = (
+            read_uploads(request.uploads, parts or {}, upload_limits(state))
+            if request.uploads
+            else []
+        )
         result = run_adql(
             state.archive,
             request.query,
@@ -65,6 +79,7 @@ def execute(
             timeout_seconds=timeout_seconds,
             now=state.now(),
             engine=state.query_engine,
+            temporary=uploads,
         )
     except AdqlError as exc:
         return error_answer(str(exc))
@@ -84,6 +99,11 @@ def execute(
         _mime(request.format),
         rows=len(rows),
     )
+
+
+def upload_limits(state: ServiceState) -> UploadLimits:
+    s = state.settings
+    return UploadLimits(max_bytes=s.query_upload_max_bytes, max_rows=s.query_upload_max_rows)
 
 
 def public_urls(

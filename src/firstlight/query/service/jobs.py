@@ -15,6 +15,7 @@ import logging
 import shutil
 import threading
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,6 +31,14 @@ log = logging.getLogger(__name__)
 
 RESULT_ID = "result"
 RESTARTED = "the query service restarted while this job was queued or running; run it again"
+
+
+_PART_PREFIX = "upload-"
+
+
+def _part_file(name: str) -> str:
+    """A file name for a part name (any text a client chose): its UTF-8 in hex."""
+    return _PART_PREFIX + name.encode().hex()
 
 
 class JobStore:
@@ -84,6 +93,19 @@ class JobStore:
         shutil.rmtree(self._folder(job_id), ignore_errors=True)
         with self.changed:
             self.changed.notify_all()
+
+    def save_parts(self, job_id: str, parts: Mapping[str, bytes]) -> None:
+        """Keep a job's uploaded files (TAP_UPLOAD) beside it, by part name."""
+        for name, data in parts.items():
+            (self._folder(job_id) / _part_file(name)).write_bytes(data)
+
+    def parts(self, job_id: str) -> dict[str, bytes]:
+        folder = self._folder(job_id)
+        found: dict[str, bytes] = {}
+        for path in folder.glob(f"{_PART_PREFIX}*"):
+            name = bytes.fromhex(path.name.removeprefix(_PART_PREFIX)).decode()
+            found[name] = path.read_bytes()
+        return found
 
     def result_path(self, job_id: str, name: str) -> Path:
         return self._folder(job_id) / name
@@ -156,7 +178,13 @@ class JobRunner:
         except ParameterError as exc:
             self._fail(job_id, str(exc))
             return
-        answer = execute(self.state, request, base_url, timeout_seconds=job.execution_duration)
+        answer = execute(
+            self.state,
+            request,
+            base_url,
+            timeout_seconds=job.execution_duration,
+            parts=self.store.parts(job_id) if request.uploads else None,
+        )
         if answer.error is not None:
             self._fail(job_id, answer.error)
             return

@@ -7,12 +7,14 @@ parameter is wrong and why.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from firstlight.query.service.formats import FormatError, OutputFormat, output_format
 
 LANGUAGES = ("ADQL", "ADQL-2.0", "ADQL-2.1")
+_TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}\Z")
 
 
 class ParameterError(ValueError):
@@ -24,6 +26,8 @@ class QueryRequest:
     query: str
     format: OutputFormat
     maxrec: int
+    # DALI UPLOAD: (table name, multipart part name) pairs, read by query.service.upload
+    uploads: tuple[tuple[str, str], ...] = ()
 
 
 def lower_keys(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -37,8 +41,6 @@ def query_request(
     request = params.get("request")
     if request is not None and request.lower() != "doquery":
         raise ParameterError(f"REQUEST={request!r} is not supported; only doQuery")
-    if "upload" in params:
-        raise ParameterError("UPLOAD is not supported by this service")
     lang = params.get("lang")
     if lang is None:
         raise ParameterError("LANG is missing; this service speaks LANG=ADQL")
@@ -52,8 +54,41 @@ def query_request(
     except FormatError as exc:
         raise ParameterError(str(exc)) from exc
     return QueryRequest(
-        query=query, format=fmt, maxrec=maxrec(params, default_maxrec, maxrec_limit)
+        query=query,
+        format=fmt,
+        maxrec=maxrec(params, default_maxrec, maxrec_limit),
+        uploads=tuple(upload_references(params["upload"])) if "upload" in params else (),
     )
+
+
+def upload_references(value: str) -> list[tuple[str, str]]:
+    """``name,param:part;...`` as (table name, part name) pairs; ParameterError if wrong.
+
+    Only inline parts are taken: fetching a URL the user names would make the
+    service a client of any host (other references are refused saying so).
+    """
+    pairs: list[tuple[str, str]] = []
+    for item in (i.strip() for i in value.split(";")):
+        if not item:
+            continue
+        name, sep, uri = (p.strip() for p in item.partition(","))
+        if not sep or not uri:
+            raise ParameterError(f"UPLOAD={item!r}: expected table-name,URI (e.g. t1,param:t1)")
+        if not _TABLE_NAME.match(name):
+            raise ParameterError(
+                f"UPLOAD table name {name!r}: use a letter then letters, digits or _ (<= 32)"
+            )
+        if any(name.lower() == n.lower() for n, _ in pairs):
+            raise ParameterError(f"UPLOAD names table {name!r} twice")
+        if not uri.startswith("param:"):
+            raise ParameterError(
+                f"UPLOAD {name}: only inline tables (param:part) are accepted, "
+                f"not {uri.split(':', 1)[0]!r} references"
+            )
+        pairs.append((name, uri.removeprefix("param:")))
+    if not pairs:
+        raise ParameterError("UPLOAD is empty")
+    return pairs
 
 
 def maxrec(params: Mapping[str, str], default: int, limit: int) -> int:

@@ -48,14 +48,27 @@ def base_url(request: Request) -> str:
 
 
 async def parameters(request: Request) -> dict[str, str]:
-    """Query-string and form parameters by lower-case name."""
+    """Query-string and form parameters by lower-case name (files: ``uploaded_parts``)."""
     pairs = list(request.query_params.multi_items())
     if request.method == "POST":
         form = await request.form()
         pairs += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-        if any(not isinstance(v, str) for _, v in form.multi_items()):
-            pairs.append(("upload", "file"))  # an uploaded file: refused like UPLOAD
     return lower_keys(pairs)
+
+
+async def uploaded_parts(request: Request, max_bytes: int) -> dict[str, bytes]:
+    """The files of a multipart POST by part name, each read to at most ``max_bytes`` + 1.
+
+    One byte more than allowed is enough to refuse the upload (read_uploads says so).
+    """
+    if request.method != "POST":
+        return {}
+    form = await request.form()
+    return {
+        name: await value.read(max_bytes + 1)
+        for name, value in form.multi_items()
+        if not isinstance(value, str)
+    }
 
 
 def limits(state: ServiceState) -> Limits:
@@ -85,12 +98,14 @@ async def sync(request: Request) -> Response:
     except ParameterError as exc:
         answer = error_answer(str(exc))
     else:
+        parts = await uploaded_parts(request, state.settings.query_upload_max_bytes)
         answer = await run_in_threadpool(
             execute,
             state,
             query,
             base_url(request),
             timeout_seconds=state.settings.query_timeout_seconds,
+            parts=parts,
         )
     # One body, one write: the rows are in memory already (MAXREC bounds them), and a stream
     # of small chunks costs a delayed-ACK round trip per response on loopback TCP.
@@ -185,6 +200,8 @@ async def create_job(request: Request) -> Response:
     job = runner.store.create(
         params, now=state.now(), duration=state.settings.query_job_seconds, keep=keep
     )
+    parts = await uploaded_parts(request, state.settings.query_upload_max_bytes)
+    runner.store.save_parts(job.job_id, parts)
     if phase is not None and phase.upper() == "RUN":
         runner.run(job.job_id, base_url(request))
     return _see(_job_url(request, job.job_id))
@@ -228,6 +245,10 @@ async def post_job(request: Request, job_id: str) -> Response:
     runner = _runner(request)
     try:
         phase = params.pop("phase", None)
+        parts = await uploaded_parts(request, runner.state.settings.query_upload_max_bytes)
+        if parts:
+            runner.update(job_id, lambda j: uws.with_parameters(j, {}))  # PENDING only
+            runner.store.save_parts(job_id, parts)
         if params:
             runner.update(job_id, lambda j: uws.with_parameters(j, params))
         if phase is not None:
