@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 import pyvo
+from astropy.table import Table
 
 from firstlight.query.cone import cone_search
 from firstlight.services.context import close_contexts, context_for
@@ -52,3 +53,24 @@ def test_taplint_reports_no_errors_on_postgres(pg_service: Service) -> None:
     verdict = taplint(pg_service.tap)
 
     assert verdict.errors == 0, "\n".join(verdict.lines("E"))
+
+
+@pytest.mark.parametrize(
+    "contains",
+    [
+        "CONTAINS(POINT('ICRS', s.ra, s.dec), CIRCLE('ICRS', u.ra, u.dec, 0.001))",
+        "CONTAINS(POINT('ICRS', u.ra, u.dec), CIRCLE('ICRS', s.ra, s.dec, 0.001))",
+    ],
+)
+def test_pyvo_upload_crossmatch_on_postgres(pg_service: Service, contains: str) -> None:
+    tap = pyvo.dal.TAPService(pg_service.tap)
+    some = tap.search("SELECT TOP 25 source_id, ra, dec FROM demo.sources").to_table()
+    mine = Table({"my_id": some["source_id"], "ra": some["ra"], "dec": some["dec"]})
+
+    join = "FROM TAP_UPLOAD.mine AS u JOIN demo.sources AS s"
+    got = tap.search(
+        f"SELECT u.my_id, s.source_id {join} ON 1 = {contains}", uploads={"mine": mine}
+    ).to_table()
+
+    pairs = {(int(a), int(b)) for a, b in zip(got["my_id"], got["source_id"], strict=True)}
+    assert {(int(i), int(i)) for i in mine["my_id"]} <= pairs  # each position finds itself

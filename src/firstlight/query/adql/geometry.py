@@ -226,6 +226,11 @@ class Spatial:
         if self.backend == "postgresql":
             if cra is not None and cdec is not None:
                 return _fn("q3c_radial_query", p.ra, p.dec, c.center.ra, c.center.dec, c.radius)
+            if self._index(p) is None and self._index(c.center) is not None:
+                # A crossmatch written from the unindexed side (an uploaded table's point in
+                # a catalogue's circles): the distance is symmetric, so the catalogue's index
+                # serves it the other way round.
+                return _fn("q3c_join", p.ra, p.dec, c.center.ra, c.center.dec, c.radius)
             return _fn("q3c_join", c.center.ra, c.center.dec, p.ra, p.dec, c.radius)
         exact = _cmp(exp.LTE, self.distance(p, c.center), _paren(c.radius))
         if cra is None or cdec is None or r is None:
