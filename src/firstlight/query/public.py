@@ -8,8 +8,9 @@ snapshot and an embargo lifts without a rebuild):
 - ``<release_key>.<table>`` (e.g. ``demo_dr1_v1.sources``): each catalogue of
   every promoted release, the current one included, by its release key (the
   PostgreSQL schema of that release);
-- ``ivoa.obscore``: ObsCore 1.1 rows of current releases whose
-  ``obs_release_date`` has passed;
+- ``ivoa.obscore``: ObsCore 1.1 rows of every promoted release (current or
+  not: ``obs_publisher_did`` names the release) whose ``obs_release_date``
+  has passed;
 - ``tap_schema.schemas/tables/columns/keys/key_columns``: exactly the above,
   and TAP_SCHEMA's own foreign keys (TAP 1.1 section 4).
 
@@ -132,7 +133,7 @@ class CatalogueSource:
 
 @dataclass(frozen=True)
 class ObscoreSource:
-    """ObsCore rows of these (current) releases, released by ``now``."""
+    """ObsCore rows of these (promoted) releases, released by ``now``."""
 
     release_keys: tuple[str, ...]
     now: datetime
@@ -391,13 +392,13 @@ def public_tables(conn: Connection, archive: Archive, *, now: datetime) -> list[
     by_release: dict[str, list[Any]] = {}
     for row in public.tables(conn):
         by_release.setdefault(str(row.release_key), []).append(row)
-    rule = public.observation_rule(conn, current_only=True)
+    rule = public.observation_rule(conn, current_only=False)
 
     tables: list[PublicTable] = [
         PublicTable(
             schema_name=IVOA,
             table_name=f"{IVOA}.obscore",
-            description="ObsCore 1.1: one row per public observation of every current release",
+            description="ObsCore 1.1: one row per public observation of every public release",
             table_type="view",
             columns=OBSCORE_COLUMNS,
             source=ObscoreSource(rule.release_keys, rule.now),

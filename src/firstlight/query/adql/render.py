@@ -236,6 +236,9 @@ def _obscore(source: ObscoreSource, backend: str) -> exp.Query:
             if col.plain_name in OBSCORE_STORED
             else _cast(exp.Null(), col.datatype)
         )
+        if col.plain_name == "obs_release_date":
+            # Without an embargo a product became public when its release was promoted.
+            value = exp.Coalesce(this=value, expressions=[exp.column("promoted_at", table="r")])
         cols.append(_alias(value, col.plain_name))
     if backend != "postgresql":
         cols.append(_alias(exp.column("healpix", table="o"), HEALPIX_ALIAS))
@@ -255,9 +258,16 @@ def _obscore(source: ObscoreSource, backend: str) -> exp.Query:
         else exp.EQ(this=exp.convert(1), expression=exp.convert(0))
     )
     table = exp.Table(this=exp.to_identifier(obs), alias=exp.TableAlias(this="o"))
+    promoted = exp.Table(
+        this=exp.to_identifier(archive_schema.releases.name), alias=exp.TableAlias(this="r")
+    )
+    on = exp.EQ(
+        this=exp.column("release_key", table="r"), expression=exp.column("release_key", table="o")
+    )
     return exp.Select(
         expressions=cols,
         from_=exp.From(this=table),
+        joins=[exp.Join(this=promoted, on=on)],
         where=exp.Where(this=exp.And(this=current, expression=exp.Paren(this=released))),
     )
 

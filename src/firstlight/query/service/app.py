@@ -2,7 +2,7 @@
 
 ``create_app`` wires the state (archive, read-only query engine, stores,
 clock) and the async job runner once, and mounts the routers: TAP (with
-VOSI and examples), Simple Cone Search, DataLink and file downloads.
+VOSI and examples), Simple Cone Search, SIA 2.0, DataLink and file downloads.
 ``serve`` runs it with uvicorn (``firstlight serve``, ``firstlight up``).
 """
 
@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 from firstlight.config import Settings
-from firstlight.query.service import datalink, scs, tap
+from firstlight.query.service import datalink, scs, sia, tap
 from firstlight.query.service.jobs import JobRunner, JobStore
 from firstlight.query.service.state import Clock, open_state
 
@@ -42,6 +42,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(tap.router)
     app.include_router(scs.router)
     app.include_router(datalink.router)
+    app.include_router(sia.router)
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
