@@ -191,9 +191,14 @@ def release_delivery(
         quarantine_task(ticket, rejected.report)
         raise
     rows = ", ".join(f"{path}: {n:,} rows" for path, n in ingested.table_rows.items())
-    detail = (
+    standing = (
         f"{promoted.release_key} is current (was {promoted.previous_release_key or 'none'}); "
-        f"{ingested.observations} observations, {rows or 'no catalogues'}; "
+        if promoted.made_current
+        else f"{promoted.release_key} is public by name; {promoted.current_release_key} "
+        "stays current (it is newer); "
+    )
+    detail = (
+        standing + f"{ingested.observations} observations, {rows or 'no catalogues'}; "
         f"{promoted.public_files} public and {promoted.embargoed_files} embargoed files"
     )
     create_markdown_artifact(

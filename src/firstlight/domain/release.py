@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from firstlight.domain.manifest import TableDefinition
+
+_RUNS = re.compile(r"(\d+)")
+
+
+def release_order(name: str, version: str) -> tuple[tuple[tuple[int, int | str], ...], ...]:
+    """How releases of one mission sort, oldest first: by name, then version, naturally.
+
+    Digit runs compare as numbers (``v28`` after ``v7``, ``dr10`` after ``dr9``,
+    ``2026-11-25`` after ``2026-9-30``), the rest as lower-case text. The current
+    release only ever moves forward in this order (``ReleaseStore.promote_in``).
+    """
+
+    def natural(text: str) -> tuple[tuple[int, int | str], ...]:
+        return tuple(
+            (0, int(part)) if part.isdigit() else (1, part.lower())
+            for part in _RUNS.split(text)
+            if part
+        )
+
+    return natural(name), natural(version)
 
 
 class ReleaseState(StrEnum):

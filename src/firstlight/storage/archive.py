@@ -6,13 +6,15 @@ URL, and where the schema is brought to the latest migration.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from firstlight.config import Settings
 from firstlight.storage.backends import Backend, backend_for
-from firstlight.storage.db import make_engine
+from firstlight.storage.db import for_writing, make_engine
 from firstlight.storage.ledger import Ledger
 from firstlight.storage.migrations import upgrade
 from firstlight.storage.releases import ReleaseStore
@@ -24,6 +26,12 @@ class Archive:
     backend: Backend
     ledger: Ledger
     releases: ReleaseStore
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One writing transaction for several stores (``*_in`` methods take it)."""
+        with for_writing(self.engine).begin() as conn:
+            yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()

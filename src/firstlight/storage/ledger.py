@@ -3,6 +3,10 @@
 The ledger, not the orchestrator, decides whether an arrival is new work: the
 same content already released is skipped; the same delivery id with other
 bytes, or a release that already exists, is rejected.
+
+Methods ending in ``_in`` take the caller's connection and commit nothing
+themselves: promotion writes its switch and the terminal state in one
+transaction with them (``services.promotion``), so the two never disagree.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, insert, select, update
+from sqlalchemy import Connection, Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from firstlight.domain.findings import Finding, Report, Severity
@@ -93,9 +97,11 @@ class Ledger:
                         delivery_id=delivery_id,
                         release_key=release_key,
                     )
-            skip = self._skip_reason(row, claim_token, now)
+            skip = self._skip_reason(row, claim_token, now) or self._settle_from_switch(
+                conn, row, now
+            )
             if skip is not None:
-                self._record(
+                self.record_stage_in(
                     conn,
                     row.id,
                     row.attempts,
@@ -132,7 +138,7 @@ class Ledger:
         """Record an arrival that needs no work (e.g. an echo of a finished delivery)."""
         now = now_utc()
         with self._writer.begin() as conn:
-            self._record(
+            self.record_stage_in(
                 conn,
                 delivery_pk,
                 attempt,
@@ -152,6 +158,28 @@ class Ledger:
                 f"{row.claimed_at.isoformat(timespec='seconds')}); nothing to do"
             )
         return None
+
+    def _settle_from_switch(self, conn: Any, row: Row[Any], now: datetime) -> str | None:
+        """Close a line whose release was switched in but whose ledger was never closed.
+
+        Archives promoted before the switch and the terminal state shared one
+        transaction can hold such a line (a crash between the two): the switch
+        is the truth, so the ledger follows it instead of wedging every rerun.
+        """
+        if row.state != DeliveryState.PROCESSING or row.release_key is None:
+            return None
+        promoted = conn.execute(
+            select(releases.c.release_key).where(
+                releases.c.release_key == row.release_key,
+                releases.c.delivery == row.id,
+                releases.c.promoted_at.is_not(None),
+            )
+        ).first()
+        if promoted is None:
+            return None
+        reason = f"released as {row.release_key}"
+        self.finish_in(conn, row.id, DeliveryState.RELEASED, reason=reason, finished_at=now)
+        return f"{reason} (ledger closed from the switch of an earlier attempt); nothing to do"
 
     def _decide_new(
         self,
@@ -229,7 +257,7 @@ class Ledger:
         detail: str | None,
     ) -> None:
         with self._writer.begin() as conn:
-            self._record(
+            self.record_stage_in(
                 conn,
                 delivery_pk,
                 attempt,
@@ -240,8 +268,8 @@ class Ledger:
             )
 
     @staticmethod
-    def _record(
-        conn: Any,
+    def record_stage_in(
+        conn: Connection,
         delivery_pk: int,
         attempt: int,
         stage: Stage,
@@ -322,20 +350,41 @@ class Ledger:
         report: dict[str, Any] | None = None,
         quarantine_path: str | None = None,
     ) -> None:
+        with self._writer.begin() as conn:
+            self.finish_in(
+                conn,
+                delivery_pk,
+                state,
+                reason=reason,
+                report=report,
+                quarantine_path=quarantine_path,
+            )
+
+    @staticmethod
+    def finish_in(
+        conn: Connection,
+        delivery_pk: int,
+        state: DeliveryState,
+        *,
+        reason: str | None = None,
+        report: dict[str, Any] | None = None,
+        quarantine_path: str | None = None,
+        finished_at: datetime | None = None,
+    ) -> None:
+        """The terminal state, inside the caller's transaction."""
         if not state.terminal:
             raise ValueError(f"{state} is not a terminal state")
-        with self._writer.begin() as conn:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == delivery_pk)
-                .values(
-                    state=state,
-                    reason=reason,
-                    report=report,
-                    quarantine_path=quarantine_path,
-                    finished_at=now_utc(),
-                )
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == delivery_pk)
+            .values(
+                state=state,
+                reason=reason,
+                report=report,
+                quarantine_path=quarantine_path,
+                finished_at=finished_at or now_utc(),
             )
+        )
 
     def entry(self, delivery_pk: int) -> LedgerEntry:
         with self._engine.connect() as conn:

@@ -4,6 +4,12 @@ A release is built in staging (rows tagged with its key, catalogue tables of
 its own) where no query looks. Promotion is one transaction that moves the
 mission's ``current_releases`` pointer; queries read the pointer and the data
 in one transaction, so they see the old release or the new one, never a mix.
+
+The pointer only moves forward in ``release_order`` (name, then version):
+promoting an older release makes it public by its key but leaves the newer
+one current, whatever order runs finish in. Only ``rollback`` moves it back.
+``promote_in`` takes the caller's connection, so the promotion step commits
+the switch together with the ledger's terminal state.
 """
 
 from __future__ import annotations
@@ -12,10 +18,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, Table, case, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Row, Table, case, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from firstlight.domain.manifest import TableDefinition, now_utc
-from firstlight.domain.release import CatalogueTable, Observation, Release, ReleaseState
+from firstlight.domain.release import (
+    CatalogueTable,
+    Observation,
+    Release,
+    ReleaseState,
+    release_order,
+)
 from firstlight.storage.backends import Backend
 from firstlight.storage.db import for_writing
 from firstlight.storage.schema import (
@@ -29,6 +42,20 @@ from firstlight.storage.schema import (
 
 class ReleaseStateError(RuntimeError):
     """An operation that the release's state forbids (e.g. changing a promoted one)."""
+
+
+@dataclass(frozen=True)
+class Switch:
+    """What a promotion did to its mission's current release."""
+
+    release_key: str
+    previous: str | None  # the mission's current release before (None: it had none)
+    current: str  # the current release after: this one, or a newer one that stays
+    already: bool = False  # promoted by an earlier attempt: nothing changed
+
+    @property
+    def made_current(self) -> bool:
+        return self.current == self.release_key and self.previous != self.release_key
 
 
 @dataclass(frozen=True)
@@ -164,84 +191,110 @@ class ReleaseStore:
 
     # -- the switch ---------------------------------------------------------
 
-    def promote(self, release_key: str) -> str | None:
-        """Make the release current, atomically; returns the previous current key."""
-        now = now_utc()
+    def promote(self, release_key: str) -> Switch:
+        """Promote in a transaction of its own (see ``promote_in``)."""
         with self._writer.begin() as conn:
-            row = conn.execute(select(releases).where(releases.c.release_key == release_key)).one()
-            if row.indexed_at is None:
-                raise ReleaseStateError(f"release {release_key} is not indexed yet")
-            unstored = conn.execute(
-                select(products.c.path).where(
-                    products.c.release_key == release_key, products.c.stored_at.is_(None)
-                )
-            ).first()
-            if unstored is not None:
-                raise ReleaseStateError(f"release {release_key}: {unstored.path} is not stored")
-            previous = conn.execute(
-                select(current_releases.c.release_key).where(
-                    current_releases.c.mission == row.mission
-                )
-            ).scalar_one_or_none()
-            if previous == release_key:
-                return None  # a rerun after the switch: already done
-            conn.execute(
-                update(releases)
-                .where(releases.c.release_key == release_key)
-                .values(state=ReleaseState.PROMOTED, promoted_at=now)
+            return self.promote_in(conn, release_key)
+
+    def promote_in(self, conn: Connection, release_key: str) -> Switch:
+        """Make the release public, and current unless a newer one already is.
+
+        Runs in the caller's transaction. The mission's pointer row is locked
+        while deciding, so concurrent promotions of one mission take turns and
+        the newest wins whatever order they commit in.
+        """
+        now = now_utc()
+        row = conn.execute(
+            select(releases).where(releases.c.release_key == release_key).with_for_update()
+        ).one()
+        if row.indexed_at is None:
+            raise ReleaseStateError(f"release {release_key} is not indexed yet")
+        unstored = conn.execute(
+            select(products.c.path).where(
+                products.c.release_key == release_key, products.c.stored_at.is_(None)
             )
-            switched = conn.execute(
+        ).first()
+        if unstored is not None:
+            raise ReleaseStateError(f"release {release_key}: {unstored.path} is not stored")
+        previous = self._current_locked(conn, row.mission)
+        if row.state == ReleaseState.PROMOTED:
+            # A rerun after the switch: already done.
+            current = release_key if previous is None else previous
+            return Switch(release_key, previous, current, already=True)
+        conn.execute(
+            update(releases)
+            .where(releases.c.release_key == release_key)
+            .values(state=ReleaseState.PROMOTED, promoted_at=now)
+        )
+        if previous is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(current_releases).values(
+                            mission=row.mission, release_key=release_key, switched_at=now
+                        )
+                    )
+            except IntegrityError:  # a concurrent first promotion of the mission won
+                previous = self._current_locked(conn, row.mission)
+            else:
+                self._backend.publish_current(conn, row.mission, self._tables(conn, release_key))
+                return Switch(release_key, None, release_key)
+        assert previous is not None
+        if self._newer(conn, row, previous):
+            conn.execute(
                 update(current_releases)
                 .where(current_releases.c.mission == row.mission)
                 .values(release_key=release_key, previous_release_key=previous, switched_at=now)
             )
-            if switched.rowcount == 0:
-                conn.execute(
-                    insert(current_releases).values(
-                        mission=row.mission, release_key=release_key, switched_at=now
-                    )
-                )
             self._backend.publish_current(conn, row.mission, self._tables(conn, release_key))
-            return None if previous is None else str(previous)
+            return Switch(release_key, previous, release_key)
+        # Older than the current one: public by its key only. Publishing the
+        # current one again (same views) is how the backend grants the new schema.
+        self._backend.publish_current(conn, row.mission, self._tables(conn, previous))
+        return Switch(release_key, previous, previous)
+
+    @staticmethod
+    def _current_locked(conn: Connection, mission: str) -> str | None:
+        key = conn.execute(
+            select(current_releases.c.release_key)
+            .where(current_releases.c.mission == mission)
+            .with_for_update()
+        ).scalar_one_or_none()
+        return None if key is None else str(key)
+
+    @staticmethod
+    def _newer(conn: Connection, row: Row[Any], than_key: str) -> bool:
+        other = conn.execute(
+            select(releases.c.name, releases.c.version).where(releases.c.release_key == than_key)
+        ).one()
+        return release_order(row.name, row.version) > release_order(other.name, other.version)
 
     def rollback(self, mission: str) -> tuple[str, str]:
-        """Make the release promoted before the current one current again, atomically."""
+        """Make the promoted release just before the current one (in release order) current."""
         with self._writer.begin() as conn:
-            current = conn.execute(
-                select(releases)
-                .join(current_releases, current_releases.c.release_key == releases.c.release_key)
-                .where(current_releases.c.mission == mission)
-            ).first()
-            if current is None:
+            key = self._current_locked(conn, mission)
+            if key is None:
                 raise ReleaseStateError(f"mission {mission!r} has no current release")
-            target = (
-                conn.execute(
-                    select(releases.c.release_key)
-                    .where(
-                        releases.c.mission == mission,
-                        releases.c.promoted_at.is_not(None),
-                        releases.c.promoted_at < current.promoted_at,
-                    )
-                    .order_by(releases.c.promoted_at.desc())
+            promoted = conn.execute(
+                select(releases.c.release_key, releases.c.name, releases.c.version).where(
+                    releases.c.mission == mission, releases.c.promoted_at.is_not(None)
                 )
-                .scalars()
-                .first()
-            )
-            if target is None:
+            ).all()
+            ordered = sorted(promoted, key=lambda r: release_order(r.name, r.version))
+            position = [r.release_key for r in ordered].index(key)
+            if position == 0:
+                which = "only" if len(ordered) == 1 else "oldest"
                 raise ReleaseStateError(
-                    f"mission {mission!r}: {current.release_key} is the only promoted release"
+                    f"mission {mission!r}: {key} is the {which} promoted release"
                 )
+            target = str(ordered[position - 1].release_key)
             conn.execute(
                 update(current_releases)
                 .where(current_releases.c.mission == mission)
-                .values(
-                    release_key=target,
-                    previous_release_key=current.release_key,
-                    switched_at=now_utc(),
-                )
+                .values(release_key=target, previous_release_key=key, switched_at=now_utc())
             )
             self._backend.publish_current(conn, mission, self._tables(conn, target))
-            return current.release_key, str(target)
+            return key, target
 
     # -- removing a failed build --------------------------------------------
 
