@@ -127,7 +127,11 @@ def promote_task(ticket: Ticket) -> PromotionSummary:
 
 
 @task(name="quarantine")
-def quarantine_task(ticket: Ticket, report: Report) -> str:
+def quarantine_task(ticket: Ticket, report: Report) -> str | None:
     dest = quarantine_delivery(context_for(), ticket, report)
+    if dest is None:  # it could not be copied: rejected and left where it is
+        reason = context_for().archive.ledger.entry(ticket.delivery_pk).reason
+        get_run_logger().error("%s rejected: %s", ticket.label, reason)
+        return None
     get_run_logger().error("%s quarantined at %s: %s", ticket.label, dest, report.summary())
     return str(dest)

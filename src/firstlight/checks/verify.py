@@ -5,7 +5,14 @@ system and the manifest (presence, safe links, sizes, sha256, unlisted files).
 Nothing here opens a data file's format; that is step "validate".
 
 Check names: ``verify.missing_file``, ``verify.unsafe_link``, ``verify.size``,
-``verify.sha256``, ``verify.unreadable``, ``verify.extra_file``.
+``verify.sparse``, ``verify.sha256``, ``verify.unreadable``, ``verify.extra_file``.
+
+Sizes are checked before anything is read or copied: the apparent size must be
+the manifest's, and the space the file really takes must not be far below it
+(a sparse file would expand to its apparent size in every copy: a tiny
+delivery could fill the archive's disk). A file taking more space than its
+size is not refused: file systems preallocate while writing, and it costs the
+archive nothing, since a copy takes the apparent size.
 """
 
 from __future__ import annotations
@@ -27,6 +34,22 @@ from firstlight.formats.digest import sha256_file
 
 STEP = "verify"
 _READ_BLOCK = 1 << 20
+# How far below its size a file's allocation may be before it counts as sparse:
+# small files may live inline in metadata, and compressing file systems store less.
+SPARSE_SLACK_BYTES = 1 << 20
+SPARSE_SLACK_FRACTION = 0.5
+
+
+def sparse_problem(st: os.stat_result) -> str | None:
+    """Why a regular file's allocation is too small for its size (a sparse file), or None."""
+    allocated = st.st_blocks * 512
+    allowed = max(SPARSE_SLACK_BYTES, int(st.st_size * SPARSE_SLACK_FRACTION))
+    if st.st_size - allocated > allowed:
+        return (
+            f"sparse: {allocated} bytes allocated for an apparent size of {st.st_size}; "
+            "a copy would expand it"
+        )
+    return None
 
 
 def read_manifest(delivery_dir: Path) -> tuple[Manifest, str]:
@@ -110,7 +133,8 @@ def verify_file(root: Path, delivery_dir: Path, entry: ManifestFile) -> list[Fin
 
 def _check_content(path: Path, entry: ManifestFile) -> list[Finding]:
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        size = st.st_size
         if size != entry.size:
             # A wrong size already proves different bytes: spare the hashing.
             return [
@@ -119,6 +143,16 @@ def _check_content(path: Path, entry: ManifestFile) -> list[Finding]:
                     reason=f"size is {size} bytes, manifest says {entry.size}",
                     file=entry.path,
                     observed=str(size),
+                )
+            ]
+        sparse = sparse_problem(st)
+        if sparse is not None:
+            return [
+                Finding(
+                    check="verify.sparse",
+                    reason=sparse,
+                    file=entry.path,
+                    observed=str(st.st_blocks * 512),
                 )
             ]
         digest = sha256_file(path)

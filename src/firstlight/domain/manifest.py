@@ -233,8 +233,10 @@ def format_validation_error(err: ValidationError, source: str) -> str:
 def parse_manifest(data: bytes, source: str = MANIFEST_NAME) -> Manifest:
     """Parse manifest bytes; raise ``ManifestError`` naming each bad field."""
     try:
-        raw: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raw: Any = _load_json(data)
+    except RecursionError as exc:
+        raise ManifestError(f"{source}: not valid JSON: nested too deeply") from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer too long
         raise ManifestError(f"{source}: not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise ManifestError(f"{source}: (root): must be a JSON object")
@@ -256,14 +258,24 @@ def raw_identity(data: bytes, fallback: str) -> tuple[str, str]:
     ``_unknown`` and ``fallback`` (the delivery folder's name).
     """
     try:
-        raw: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        raw: Any = _load_json(data)
+    except (RecursionError, ValueError):
         raw = None
     if isinstance(raw, dict):
         mission, delivery_id = raw.get("mission"), raw.get("delivery_id")
         if isinstance(mission, str) and isinstance(delivery_id, str) and mission and delivery_id:
             return mission[:32], delivery_id[:160]
     return UNKNOWN_MISSION, fallback[:160]
+
+
+def _load_json(data: bytes) -> Any:
+    """``json.loads`` for untrusted bytes; the callers turn every failure into a reason.
+
+    Hostile nesting (a 200 kB ``[[[...]]]``) raises RecursionError from the C
+    decoder's own depth guard, and a 5,000-digit number ValueError: both are
+    caught where this is called, so a poison manifest is refused, never fatal.
+    """
+    return json.loads(data)
 
 
 def manifest_sha256(data: bytes) -> str:

@@ -8,6 +8,7 @@ line for its exact content is left alone: a run owns it, or owned it.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from firstlight.events.local_inbox import find_deliveries, readiness
 from firstlight.storage.ledger import Ledger
 
 SOURCE = "reconcile"
+logger = logging.getLogger(__name__)
 
 
 def find_missed(inbox: Path, ledger: Ledger, *, settle_seconds: float) -> list[Arrival]:
@@ -29,13 +31,23 @@ def find_missed(inbox: Path, ledger: Ledger, *, settle_seconds: float) -> list[A
     """
     missed: list[Arrival] = []
     for folder in find_deliveries(inbox):
-        state = readiness(folder, source=SOURCE)
-        arrival = state.arrival
-        if arrival is None or not _due(folder, settle_seconds):
+        try:
+            arrival = _missed(folder, ledger, settle_seconds)
+        except Exception:  # a poison delivery must not hide the others from recovery
+            logger.exception("reconcile: checking %s failed; the others go on", folder)
             continue
-        if ledger.find(arrival.mission, arrival.delivery_id, arrival.manifest_sha256) is None:
+        if arrival is not None:
             missed.append(arrival)
     return missed
+
+
+def _missed(folder: Path, ledger: Ledger, settle_seconds: float) -> Arrival | None:
+    arrival = readiness(folder, source=SOURCE).arrival
+    if arrival is None or not _due(folder, settle_seconds):
+        return None
+    if ledger.find(arrival.mission, arrival.delivery_id, arrival.manifest_sha256) is None:
+        return arrival
+    return None
 
 
 def _due(folder: Path, settle_seconds: float) -> bool:

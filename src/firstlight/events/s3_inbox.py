@@ -521,7 +521,7 @@ def _records(body: str) -> list[dict[str, Any]]:
         data = json.loads(body)
         if isinstance(data, dict) and "Records" not in data and "Message" in data:
             data = json.loads(data["Message"])
-    except (TypeError, json.JSONDecodeError):
+    except (TypeError, ValueError, RecursionError):  # a poison message is dropped, not fatal
         log.warning("S3 inbox: ignoring a message that is not JSON: %.200s", body)
         return []
     records = data.get("Records") if isinstance(data, dict) else None

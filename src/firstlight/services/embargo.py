@@ -6,6 +6,8 @@ become visible without a rebuild. Their files wait in the embargo store;
 this step, run on a schedule, copies each whose date has passed to the
 public store (sha256 checked again) and only then removes it from the
 embargo store. A product is thus public at most one schedule interval late.
+On PostgreSQL it also grants the query service's role the catalogues whose
+date has passed (rows of the archive tables lift by row-level security alone).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy import select
 
 from firstlight.domain.manifest import now_utc
 from firstlight.services.context import Context
+from firstlight.storage.reader import sync_reader_grants
 from firstlight.storage.schema import products, releases
 
 
@@ -49,4 +52,5 @@ def release_embargoed(ctx: Context) -> list[Unembargoed]:
         ctx.public_store.put_file(source, row.storage_key, row.sha256)
         ctx.embargo_store.delete(row.storage_key)
         published.append(Unembargoed(row.release_key, row.path, row.storage_key))
+    sync_reader_grants(ctx.archive.engine, ctx.settings.query_role)
     return published

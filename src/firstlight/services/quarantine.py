@@ -4,16 +4,26 @@ Layout: ``quarantine/<mission>/<delivery_id>/<attempt stamp>/delivery/`` (the
 bytes, symlinks copied as links, never followed) and ``report.json`` beside
 it. Anything the delivery had put in staging is discarded first, so nothing
 of it is left in the archive database.
+
+A delivery that cannot be copied byte-identically within bounded space (a
+FIFO, socket or device in it, a sparse file, an unreadable file or folder)
+is not copied at all: the ledger records it rejected with the reason and the
+delivery is left untouched where it is, for its producer or an operator. A
+copy is only started when the quarantine's disk has room for it, and a copy
+that fails half-way is removed, so no partial quarantine folder is left.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
-from firstlight.domain.findings import Report
+from firstlight.checks.verify import sparse_problem
+from firstlight.domain.findings import Finding, Report
 from firstlight.domain.ledger import Decision, DeliveryState, LedgerEntry, Stage
 from firstlight.domain.manifest import now_utc
 from firstlight.formats.digest import sha256_file
@@ -27,27 +37,44 @@ class QuarantineError(RuntimeError):
     """The copy into quarantine is not byte-identical; the original is kept."""
 
 
-def quarantine_delivery(ctx: Context, ticket: Ticket, report: Report) -> Path:
-    """Discard staging work, keep the bytes and the report, close the ledger entry."""
+# Room the quarantine's disk keeps free after a copy (for the report, the ledger, logs).
+FREE_SPACE_RESERVE_BYTES = 64 << 20
+
+
+def quarantine_delivery(ctx: Context, ticket: Ticket, report: Report) -> Path | None:
+    """Discard staging work, keep the bytes and the report, close the ledger entry.
+
+    Returns the quarantine folder, or None when the delivery cannot be copied
+    (see the module docstring): it is then rejected and left where it is.
+    """
     with ctx.archive.ledger.stage(ticket.delivery_pk, ticket.attempt, Stage.QUARANTINE):
         _discard_staging(ctx, ticket)
+        uncopyable = _uncopyable(ticket.path) if ticket.path.is_dir() else []
+        if uncopyable:
+            _reject_in_place(ctx, ticket, report, uncopyable)
+            return None
         stamp = now_utc().strftime("%Y%m%dT%H%M%S%fZ")
         dest = ctx.settings.quarantine_dir / ticket.mission / ticket.delivery_id / stamp
         dest.mkdir(parents=True)
-        if ticket.path.is_dir():
-            shutil.copytree(ticket.path, dest / "delivery", symlinks=True)
-            _check_identical(ticket.path, dest / "delivery")
-        payload = {
-            "mission": ticket.mission,
-            "delivery_id": ticket.delivery_id,
-            "manifest_sha256": ticket.manifest_sha256,
-            "attempt": ticket.attempt,
-            "source": ticket.delivery_path,
-            "quarantined_at": now_utc().isoformat(),
-            "reason": report.summary(),
-            "report": json.loads(report.to_json()),
-        }
-        (dest / "report.json").write_text(json.dumps(payload, indent=2) + "\n")
+        try:
+            if ticket.path.is_dir():
+                _require_room(ticket.path, dest)
+                shutil.copytree(ticket.path, dest / "delivery", symlinks=True)
+                _check_identical(ticket.path, dest / "delivery")
+            payload = {
+                "mission": ticket.mission,
+                "delivery_id": ticket.delivery_id,
+                "manifest_sha256": ticket.manifest_sha256,
+                "attempt": ticket.attempt,
+                "source": ticket.delivery_path,
+                "quarantined_at": now_utc().isoformat(),
+                "reason": report.summary(),
+                "report": json.loads(report.to_json()),
+            }
+            (dest / "report.json").write_text(json.dumps(payload, indent=2) + "\n")
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)  # no partial copy: the original stays
+            raise
     state = (
         DeliveryState.REJECTED if ticket.decision is Decision.REJECT else DeliveryState.QUARANTINED
     )
@@ -60,6 +87,82 @@ def quarantine_delivery(ctx: Context, ticket: Ticket, report: Report) -> Path:
     )
     remove_from_inbox(ctx, ticket)
     return dest
+
+
+def _reject_in_place(
+    ctx: Context, ticket: Ticket, report: Report, uncopyable: list[Finding]
+) -> None:
+    """Record the delivery rejected, with why it was not copied; touch nothing of it."""
+    kept = Report(step=report.step)
+    kept.extend([*report.findings, *uncopyable])
+    reason = (
+        f"{report.summary()}; not copied to quarantine ({uncopyable[0].file}: "
+        f"{uncopyable[0].reason}), left untouched at {ticket.delivery_path}"
+    )
+    ctx.archive.ledger.record_findings(
+        ticket.delivery_pk, ticket.attempt, Report(step="quarantine", findings=uncopyable)
+    )
+    ctx.archive.ledger.finish(
+        ticket.delivery_pk,
+        DeliveryState.REJECTED,
+        reason=reason,
+        report=json.loads(kept.to_json()),
+    )
+
+
+def _uncopyable(root: Path) -> list[Finding]:
+    """What in the delivery cannot be copied byte-identically in bounded space (lstat only)."""
+    problems: list[Finding] = []
+
+    def unreadable(exc: OSError) -> None:
+        rel = Path(exc.filename or root).relative_to(root).as_posix()
+        problems.append(_cannot_copy(rel, f"folder cannot be listed: {exc.strerror or exc}"))
+
+    for current, _dirs, files in os.walk(root, onerror=unreadable, followlinks=False):
+        for name in files:
+            path = Path(current) / name
+            rel = path.relative_to(root).as_posix()
+            try:
+                st = path.lstat()
+            except OSError as exc:
+                problems.append(_cannot_copy(rel, f"cannot be read: {exc.strerror or exc}"))
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                continue  # copied as a link, never followed
+            if not stat.S_ISREG(st.st_mode):
+                problems.append(_cannot_copy(rel, f"is a {_special_kind(st.st_mode)}"))
+            elif (sparse := sparse_problem(st)) is not None:
+                problems.append(_cannot_copy(rel, sparse))
+            elif not os.access(path, os.R_OK):
+                problems.append(_cannot_copy(rel, "cannot be read: permission denied"))
+    return problems
+
+
+def _cannot_copy(rel: str, why: str) -> Finding:
+    return Finding(check="quarantine.uncopyable", reason=why, file=rel or ".")
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    return "special file"
+
+
+def _require_room(source: Path, dest: Path) -> None:
+    """Refuse to start a copy the quarantine's disk cannot hold (an infrastructure error)."""
+    needed = sum((Path(d) / f).lstat().st_size for d, _, files in os.walk(source) for f in files)
+    free = shutil.disk_usage(dest).free
+    if needed + FREE_SPACE_RESERVE_BYTES > free:
+        raise OSError(
+            f"quarantine disk full: {needed} bytes to copy, {free} free "
+            f"(keeping {FREE_SPACE_RESERVE_BYTES} in reserve); the delivery stays in the inbox"
+        )
 
 
 def _discard_staging(ctx: Context, ticket: Ticket) -> None:

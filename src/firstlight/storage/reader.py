@@ -1,13 +1,22 @@
 """The query service's read-only access: the reader role and its engine.
 
 PostgreSQL: a LOGIN role (``Settings.query_role``, no password: the server's
-authentication decides) with USAGE and SELECT on exactly what queries read:
-the schemas of promoted releases, the missions' schemas of views, and the
-archive tables ``public_tables`` and ObsCore need (``READABLE_TABLES``). The
-ledger (deliveries, stage runs, findings, the gate's tables) is never granted.
-The role is created, and granted everything public, when the query engine
-opens (``open_query_engine``); each promotion then grants what it makes
-public (``PostgresBackend.publish_current``) if the role exists. All idempotent.
+authentication decides). The database itself is the embargo guard for it:
+
+- row-level security (migration 0004) on the archive tables queries read
+  (``READABLE_TABLES``): the role sees promoted releases only, and products,
+  observations and catalogue entries of those whose release date has passed
+  (the server's ``now()``: a date lifts by itself, no rebuild);
+- SELECT on a release's catalogue table (and on the mission's view of it,
+  a ``security_invoker`` view) only while that catalogue is public: granted
+  when promoted if its date has passed, else when the embargo schedule runs
+  after its date (``sync_reader_grants``), and revoked if it is not public;
+- USAGE on the schemas of promoted releases and of missions; nothing on the
+  ledger (deliveries, stage runs, findings, the gate's tables).
+
+Grants are made when the query engine opens (``open_query_engine``, which
+creates the role), by each promotion (``PostgresBackend.publish_current``)
+and by the embargo schedule, if the role exists. All idempotent.
 
 SQLite: the archive file opened with ``mode=ro``. Oracle: the archive URL
 unless ``query_database_url`` names a read-only account.
@@ -17,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, func, or_, select, text
 from sqlalchemy.engine import make_url
 
 from firstlight.config import Settings
@@ -82,12 +91,10 @@ def ensure_role(conn: Connection, role: str) -> None:
 
 
 def grant_schemas(conn: Connection, role: str, schemas: list[str]) -> None:
-    """USAGE on each schema and SELECT on everything in it."""
+    """USAGE on each schema (what is in it is granted table by table)."""
     grantee = _ident(conn, role)
     for schema in dict.fromkeys(schemas):
-        target = _ident(conn, schema)
-        conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {target} TO {grantee}")
-        conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA {target} TO {grantee}")
+        conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {_ident(conn, schema)} TO {grantee}")
 
 
 def role_exists(conn: Connection, role: str) -> bool:
@@ -96,7 +103,7 @@ def role_exists(conn: Connection, role: str) -> bool:
 
 
 def grant_public_access(conn: Connection, role: str, *, create: bool = True) -> None:
-    """SELECT on the archive tables queries read and on every public schema.
+    """Grant the role exactly what is public now; revoke catalogues that are not.
 
     ``create``: make the role first (needs CREATEROLE: the query service's
     start does it); else, as at promotion, grant only if the role exists, so
@@ -112,5 +119,43 @@ def grant_public_access(conn: Connection, role: str, *, create: bool = True) -> 
     promoted = conn.execute(
         select(releases.c.release_key).where(releases.c.promoted_at.is_not(None))
     ).scalars()
-    missions = conn.execute(select(current_releases.c.mission)).scalars()
-    grant_schemas(conn, role, [*map(str, promoted), *map(str, missions)])
+    currents = dict(
+        conn.execute(select(current_releases.c.release_key, current_releases.c.mission))
+        .tuples()
+        .all()
+    )
+    grant_schemas(conn, role, [*map(str, promoted), *map(str, currents.values())])
+    public = or_(
+        release_tables.c.release_date.is_(None), release_tables.c.release_date <= func.now()
+    )
+    catalogues = conn.execute(
+        select(
+            release_tables.c.release_key,
+            release_tables.c.table_name,
+            release_tables.c.physical_schema,
+            release_tables.c.physical_name,
+            public.label("public"),
+        )
+        .join(releases, releases.c.release_key == release_tables.c.release_key)
+        .where(releases.c.promoted_at.is_not(None))
+    ).all()
+    for cat in catalogues:
+        targets = [
+            f"{_ident(conn, cat.physical_schema or 'public')}.{_ident(conn, cat.physical_name)}"
+        ]
+        mission = currents.get(cat.release_key)
+        if mission is not None:
+            targets.append(f"{_ident(conn, mission)}.{_ident(conn, cat.table_name)}")
+        for target in targets:
+            if cat.public:
+                conn.exec_driver_sql(f"GRANT SELECT ON {target} TO {grantee}")
+            else:
+                conn.exec_driver_sql(f"REVOKE ALL ON {target} FROM {grantee}")
+
+
+def sync_reader_grants(engine: Engine, role: str) -> None:
+    """On PostgreSQL, bring the reader role's grants to what is public now (else nothing)."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as conn:
+        grant_public_access(conn, role, create=False)

@@ -195,7 +195,11 @@ class PostgresBackend:
             # DROP + CREATE, not REPLACE: a new release may have other columns.
             # Both are transactional: readers see the old view or the new one.
             conn.exec_driver_sql(f"DROP VIEW IF EXISTS {view}")
-            conn.exec_driver_sql(f"CREATE VIEW {view} AS SELECT * FROM {source}")  # noqa: S608
+            # security_invoker: reading the view needs the grant on the release's table,
+            # which the reader role has only while the table is public (storage.reader).
+            conn.exec_driver_sql(
+                f"CREATE VIEW {view} WITH (security_invoker = true) AS SELECT * FROM {source}"  # noqa: S608
+            )
         if self.reader_role is not None:
             # The query service's role reads the release just made public (and
             # the shared tables), in the same transaction as the switch.
