@@ -9,7 +9,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: demo test lint typecheck bench clean pg-setup stilts-setup
+.PHONY: demo test faults lint typecheck bench clean pg-setup stilts-setup
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -26,7 +26,12 @@ test: $(STAMP) pg-setup stilts-setup
 	$(VENV)/bin/ruff check src flows tasks tests bench
 	$(VENV)/bin/ruff format --check src flows tasks tests bench
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -m "not faults"
+
+# The fault-injection suite (tests/faults, docs/operations.md): every case, slow ones
+# included; `make test` runs only its fast subset.
+faults: $(STAMP) pg-setup
+	$(VENV)/bin/pytest tests/faults
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src flows tasks tests bench

@@ -119,11 +119,12 @@ def grant_public_access(conn: Connection, role: str, *, create: bool = True) -> 
     promoted = conn.execute(
         select(releases.c.release_key).where(releases.c.promoted_at.is_not(None))
     ).scalars()
-    currents = dict(
-        conn.execute(select(current_releases.c.release_key, current_releases.c.mission))
-        .tuples()
-        .all()
-    )
+    currents = {
+        str(key): str(mission)
+        for key, mission in conn.execute(
+            select(current_releases.c.release_key, current_releases.c.mission)
+        )
+    }
     grant_schemas(conn, role, [*map(str, promoted), *map(str, currents.values())])
     public = or_(
         release_tables.c.release_date.is_(None), release_tables.c.release_date <= func.now()
