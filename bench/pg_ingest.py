@@ -213,24 +213,27 @@ def run_to_sql(url: str, path: Path) -> dict[str, float]:
 
 def run_release(url: str, data_dir: Path, delivery: Path, second: Path) -> dict[str, Any]:
     """The library steps on the catalogue's delivery, then on a small second release."""
+    from sqlalchemy import Connection
+
     from bench.steps import release_timed
     from firstlight.config import Settings
     from firstlight.services.context import close_contexts, context_for
+    from firstlight.storage.releases import Switch
 
     ctx = context_for(Settings(data_dir=data_dir, database_url=url))
     store = ctx.archive.releases
     switches: list[float] = []
-    promote = store.promote
+    promote_in = store.promote_in
 
-    def timed_promote(release_key: str) -> str | None:
+    def timed_promote(conn: Connection, release_key: str) -> Switch:
         began = time.perf_counter()
         try:
-            return promote(release_key)
+            return promote_in(conn, release_key)
         finally:
             switches.append(time.perf_counter() - began)
 
     # The switch, timed where promote_release makes it (an instance attribute, this process only).
-    store.promote = timed_promote  # type: ignore[method-assign]
+    store.promote_in = timed_promote  # type: ignore[method-assign]
 
     first = release_timed(ctx, delivery)
     peak = peak_rss_mib()
