@@ -129,7 +129,7 @@ def test_rollback_switches_back_and_says_when_it_cannot(ctx: Context, settings: 
     assert [r["release_key"] for r in json.loads(output) if r["current"]] == ["demo_dr1_v1"]
 
     code, output = _run("rollback", "demo")
-    assert code == 1 and "demo_dr1_v1 is the only promoted release" in output
+    assert code == 1 and "demo_dr1_v1 is the oldest promoted release" in output
 
 
 def test_stats_gives_time_to_data_per_delivery_and_stage(ctx: Context, settings: Settings) -> None:
