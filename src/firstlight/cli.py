@@ -95,6 +95,9 @@ def synth(
     out.print(f"delivery written to [bold]{escape(str(path))}[/bold]")
 
 
+_OBS_HELP = "Observation {} of every image, spectrum and time series whose header lacks it."
+
+
 @app.command()
 def manifest(
     directory: Annotated[Path, typer.Argument(help="Folder of data files.")],
@@ -106,11 +109,55 @@ def manifest(
     release_date: Annotated[
         datetime | None, typer.Option(help="Embargo of every product until then (UTC).")
     ] = None,
+    target: Annotated[str | None, typer.Option(help=_OBS_HELP.format("target"))] = None,
+    facility: Annotated[str | None, typer.Option(help=_OBS_HELP.format("telescope"))] = None,
+    instrument: Annotated[str | None, typer.Option(help=_OBS_HELP.format("instrument"))] = None,
+    time_start: Annotated[
+        datetime | None, typer.Option(help=_OBS_HELP.format("start time (UTC)"))
+    ] = None,
+    time_end: Annotated[
+        datetime | None, typer.Option(help=_OBS_HELP.format("end time (UTC)"))
+    ] = None,
+    wavelength_min: Annotated[
+        float | None, typer.Option(help=_OBS_HELP.format("shortest wavelength (m)"))
+    ] = None,
+    wavelength_max: Annotated[
+        float | None, typer.Option(help=_OBS_HELP.format("longest wavelength (m)"))
+    ] = None,
+    calib_level: Annotated[
+        int | None, typer.Option(help=_OBS_HELP.format("ObsCore calibration level (0-4)"))
+    ] = None,
+    observations: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON file: {relative path: {target, facility, instrument, time_start, "
+            "time_end, wavelength_min, wavelength_max, calib_level}}; per file, over the "
+            "options above."
+        ),
+    ] = None,
 ) -> None:
-    """Write manifest.json for a folder of files, as a producer does before delivering."""
-    from firstlight.services.manifest_builder import build_manifest, write_manifest
+    """Write manifest.json for a folder of files, as a producer does before delivering.
+
+    Observation fields complete what the FITS headers do not say (the headers win).
+    """
+    from firstlight.domain.manifest import ObservationFields
+    from firstlight.services.manifest_builder import (
+        build_manifest,
+        read_observations_file,
+        write_manifest,
+    )
 
     try:
+        common = ObservationFields(
+            target=target,
+            facility=facility,
+            instrument=instrument,
+            time_start=_utc(time_start),
+            time_end=_utc(time_end),
+            wavelength_min=wavelength_min,
+            wavelength_max=wavelength_max,
+            calib_level=calib_level,
+        )
         built = build_manifest(
             directory,
             mission=mission,
@@ -119,6 +166,8 @@ def manifest(
             release_version=version,
             producer=producer,
             release_date=_utc(release_date),
+            observation=common,
+            observations=read_observations_file(observations) if observations else None,
         )
     except (ManifestError, ValueError) as exc:
         err.print(f"[red]cannot write a manifest:[/red] {escape(str(exc))}")

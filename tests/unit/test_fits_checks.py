@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,13 @@ OBSERVATION_CARDS = {
 
 @pytest.fixture(scope="module")
 def rules() -> FormatRules:
+    """The synthetic mission's strict profile (validations/missions/demo/rules.toml)."""
+    return load_rules(VALIDATIONS, "demo")
+
+
+@pytest.fixture(scope="module")
+def defaults() -> FormatRules:
+    """The standard-based defaults: a mission without a profile."""
     return load_rules(VALIDATIONS, "testmission")
 
 
@@ -81,6 +89,11 @@ def patch_card(path: Path, keyword: bytes, card: bytes) -> None:
 
 def checks(findings: list[Finding], name: str) -> list[Finding]:
     return [f for f in findings if f.check == name]
+
+
+def _missing_sum(finding: Finding) -> bool:
+    """The warning of a file written without checksums (not what a test is about)."""
+    return finding.check in {"fits.checksum", "fits.datasum"} and "missing" in finding.reason
 
 
 def errors(findings: list[Finding]) -> list[Finding]:
@@ -191,10 +204,24 @@ def test_missing_checksums_when_rules_require_them(tmp_path: Path, rules: Format
     assert all("missing" in f.reason for f in found)
 
 
-def test_missing_checksums_fine_when_not_required(tmp_path: Path, rules: FormatRules) -> None:
+def test_missing_checksums_warn_when_not_required(tmp_path: Path, defaults: FormatRules) -> None:
     path = write(table_hdul(), tmp_path / "cat.fits", checksum=False)
-    relaxed = FormatRules(mission="x", sources=(), products={})
-    assert check_fits_file(path, "cat.fits", ProductType.SPECTRUM, relaxed) == []
+    found = check_fits_file(path, "cat.fits", ProductType.SPECTRUM, defaults)
+    assert sorted((f.check, f.hdu, f.severity) for f in found) == [
+        ("fits.checksum", 0, Severity.WARNING),
+        ("fits.checksum", 1, Severity.WARNING),
+        ("fits.datasum", 0, Severity.WARNING),
+        ("fits.datasum", 1, Severity.WARNING),
+    ]
+
+
+def test_wrong_checksum_is_an_error_under_the_defaults(
+    tmp_path: Path, defaults: FormatRules
+) -> None:
+    path = write(table_hdul(), tmp_path / "spec.fits")
+    patch_card(path, b"OBJECT", b"OBJECT  = 'M 32'")
+    found = check_fits_file(path, "spec.fits", ProductType.SPECTRUM, defaults)
+    assert [(f.check, f.hdu, f.severity) for f in found] == [("fits.checksum", 0, Severity.ERROR)]
 
 
 def test_checksum_is_over_the_bytes_as_written(tmp_path: Path) -> None:
@@ -297,8 +324,70 @@ def _no_sums(rules: FormatRules, product_type: ProductType) -> ProductRules:
     return rules.for_product(product_type).model_copy(update={"checksums": False})
 
 
+@pytest.mark.parametrize("product_type", [ProductType.IMAGE, ProductType.SPECTRUM])
+def test_defaults_require_no_observation_keyword(
+    tmp_path: Path, defaults: FormatRules, product_type: ProductType
+) -> None:
+    """A real header may name nothing: the ObsCore step warns, the format rules do not."""
+    bare = dict.fromkeys([*OBSERVATION_CARDS, "RA", "DEC"])
+    hdul = image_hdul(**bare) if product_type is ProductType.IMAGE else table_hdul("X", **bare)
+    path = write(hdul, tmp_path / "bare.fits")
+    assert check_fits_file(path, "bare.fits", product_type, defaults) == []
+
+
+@pytest.mark.parametrize(
+    ("cards", "errors_on"),
+    [
+        ({"DATE-OBS": "08/11/51", "DATE-END": None}, None),  # the old form, 1951
+        ({"DATE-OBS": "19/05/94", "DATE-END": "1994-05-19T23:00:00"}, None),
+        ({"DATE-OBS": "2005-07-31", "DATE-END": None}, None),
+        ({"DATE-OBS": "", "INSTRUME": "", "DATE-END": None}, None),  # blank: unknown
+        ({"DATE-OBS": "19930417", "DATE-END": None}, "DATE-OBS"),  # no FITS form
+        ({"DATE-OBS": "31/02/99", "DATE-END": None}, "DATE-OBS"),
+        ({"DATE-OBS": "20/05/94", "DATE-END": "1994-05-19"}, "DATE-OBS <= DATE-END"),
+        ({"CALIBLEV": 7}, "CALIBLEV"),
+    ],
+)
+def test_defaults_check_keywords_when_present(
+    tmp_path: Path, defaults: FormatRules, cards: dict[str, object], errors_on: str | None
+) -> None:
+    path = write(image_hdul(**cards), tmp_path / "img.fits")
+    found = check_fits_file(path, "img.fits", ProductType.IMAGE, defaults)
+    if errors_on is None:
+        assert found == []
+    else:
+        [finding] = found
+        assert (finding.check, finding.severity) == ("fits.keyword", Severity.ERROR)
+        assert errors_on in finding.reason
+
+
+def test_defaults_take_an_image_without_celestial_wcs(
+    tmp_path: Path, defaults: FormatRules, rules: FormatRules
+) -> None:
+    hdul = image_hdul()
+    for key in ("CTYPE1", "CTYPE2", "CRVAL1", "CRVAL2"):
+        del hdul[0].header[key]
+    path = write(hdul, tmp_path / "img.fits")
+    assert check_fits_file(path, "img.fits", ProductType.IMAGE, defaults) == []
+    [strict] = check_fits_file(path, "img.fits", ProductType.IMAGE, rules)
+    assert (strict.check, strict.severity) == ("fits.wcs", Severity.ERROR)
+
+
+def test_strict_profile_still_requires_every_keyword(tmp_path: Path, rules: FormatRules) -> None:
+    path = write(
+        image_hdul(TELESCOP=None, **{"DATE-OBS": "08/11/51", "DATE-END": None}), tmp_path / "i.fits"
+    )
+    found = check_fits_file(path, "i.fits", ProductType.IMAGE, rules)
+    assert sorted(f.reason for f in found) == [
+        "required keyword DATE-END is missing",
+        "required keyword TELESCOP is missing",
+    ]
+
+
 def test_parse_fits_date() -> None:
     assert parse_fits_date("2026-01-02") is not None
+    assert parse_fits_date("08/11/51") == datetime(1951, 11, 8, tzinfo=UTC)
+    assert parse_fits_date("8/11/51") is None
     parsed = parse_fits_date("2026-01-02T03:04:05.123456789")
     assert parsed is not None
     assert parsed.tzinfo is not None
@@ -368,7 +457,8 @@ def test_unfixable_structure_is_an_error(tmp_path: Path, rules: FormatRules) -> 
     path = write(table_hdul(), tmp_path / "spec.fits", checksum=False)
     patch_card(path, b"TELESCOP", b"TELE*COP= 'FLT'")
     relaxed = FormatRules(mission="x", sources=(), products={})
-    [finding] = check_fits_file(path, "spec.fits", ProductType.SPECTRUM, relaxed)
+    found = check_fits_file(path, "spec.fits", ProductType.SPECTRUM, relaxed)
+    [finding] = [f for f in found if not _missing_sum(f)]
     assert (finding.check, finding.hdu, finding.severity) == ("fits.structure", 0, "error")
     assert "TELE*COP" in finding.reason
 
@@ -378,6 +468,7 @@ def test_fixable_structure_in_extension_is_a_warning(tmp_path: Path) -> None:
     # GCOUNT must be 1 in a table extension; astropy can set it.
     patch_card(path, b"GCOUNT", b"GCOUNT  =                    2")
     relaxed = FormatRules(mission="x", sources=(), products={})
-    [finding] = check_fits_file(path, "spec.fits", ProductType.SPECTRUM, relaxed)
+    found = check_fits_file(path, "spec.fits", ProductType.SPECTRUM, relaxed)
+    [finding] = [f for f in found if not _missing_sum(f)]
     assert (finding.check, finding.hdu, finding.severity) == ("fits.structure", 1, "warning")
     assert "GCOUNT" in finding.reason

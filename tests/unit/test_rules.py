@@ -8,6 +8,7 @@ import pytest
 
 from firstlight.checks.rules import KeywordType, RulesError, load_rules
 from firstlight.domain.manifest import ProductType
+from firstlight.domain.release import ObsField
 
 VALIDATIONS = Path(__file__).resolve().parents[2] / "validations"
 
@@ -17,10 +18,12 @@ WAVE = {"WAVEMIN", "WAVEMAX"}
 
 def rules_dir(tmp_path: Path, default: str, **missions: str) -> Path:
     folder = tmp_path / "rules"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     (folder / "default.toml").write_text(default)
     for mission, text in missions.items():
-        (folder / f"{mission}.toml").write_text(text)
+        profile = tmp_path / "missions" / mission
+        profile.mkdir(parents=True)
+        (profile / "rules.toml").write_text(text)
     return tmp_path
 
 
@@ -28,14 +31,31 @@ def required(rules_keywords: dict[str, object]) -> set[str]:
     return {name for name, rule in rules_keywords.items() if getattr(rule, "required", False)}
 
 
-def test_shipped_defaults_match_the_generator() -> None:
+def test_shipped_defaults_follow_the_fits_standard() -> None:
+    """Checksums verified when present, keywords checked when present, nothing required."""
     rules = load_rules(VALIDATIONS, "anymission")
+    for product_type in ProductType:
+        product = rules.for_product(product_type)
+        assert not product.checksums
+        assert not product.celestial_wcs
+        assert product.table is None
+        for keywords in product.keywords.values():
+            assert required(dict(keywords)) == set()
+    image = rules.for_product(ProductType.IMAGE)
+    assert set(image.keywords["primary"]) == OBSERVATION_KEYWORDS | WAVE | {"CALIBLEV"}
+    assert image.keywords["primary"]["DATE-OBS"].type is KeywordType.DATE
+    assert rules.observation.required == ()
+    assert rules.sources == (VALIDATIONS / "rules" / "default.toml",)
+
+
+def test_synthetic_mission_profile_is_strict() -> None:
+    """missions/demo/rules.toml keeps everything the generator writes catchable."""
+    rules = load_rules(VALIDATIONS, "demo")
     image = rules.for_product(ProductType.IMAGE)
     assert image.checksums
     assert image.celestial_wcs
     assert required(dict(image.keywords["primary"])) == OBSERVATION_KEYWORDS | WAVE
     assert image.keywords["primary"]["CALIBLEV"].allowed == (0, 1, 2, 3, 4)
-    assert image.keywords["primary"]["DATE-OBS"].type is KeywordType.DATE
     for product_type, extname, columns in (
         (ProductType.SPECTRUM, "SPECTRUM", ("WAVELENGTH", "FLUX")),
         (ProductType.TIMESERIES, "LIGHTCURVE", ("TIME", "FLUX")),
@@ -52,7 +72,26 @@ def test_shipped_defaults_match_the_generator() -> None:
     auxiliary = rules.for_product(ProductType.AUXILIARY)
     assert not auxiliary.checksums
     assert not auxiliary.keywords
-    assert rules.sources == (VALIDATIONS / "rules" / "default.toml",)
+    assert set(rules.observation.required) == set(ObsField)
+    assert rules.sources == (
+        VALIDATIONS / "rules" / "default.toml",
+        VALIDATIONS / "missions" / "demo" / "rules.toml",
+    )
+
+
+def test_profile_requires_obscore_columns(tmp_path: Path) -> None:
+    folder = rules_dir(
+        tmp_path,
+        "[image]\nchecksums = false\n",
+        xmm='[observation]\nrequired = ["instrument_name", "t_min"]\n',
+    )
+    rules = load_rules(folder, "xmm")
+    assert rules.observation.required == (ObsField.INSTRUMENT_NAME, ObsField.T_MIN)
+    assert load_rules(folder, "gaia").observation.required == ()
+    with pytest.raises(RulesError, match="observation.required"):
+        load_rules(
+            rules_dir(tmp_path / "b", "", acme='[observation]\nrequired = ["t_mid"]\n'), "acme"
+        )
 
 
 def test_mission_file_replaces_a_product_type_whole(tmp_path: Path) -> None:
@@ -68,7 +107,10 @@ def test_mission_file_replaces_a_product_type_whole(tmp_path: Path) -> None:
     assert set(image.keywords) == {"SCI"}
     assert image.keywords["SCI"]["EXPTIME"].minimum == 0
     assert rules.for_product(ProductType.SPECTRUM).checksums  # untouched type kept
-    assert rules.sources == (folder / "rules" / "default.toml", folder / "rules" / "xmm.toml")
+    assert rules.sources == (
+        folder / "rules" / "default.toml",
+        folder / "missions" / "xmm" / "rules.toml",
+    )
     # Another mission has no file: the defaults alone.
     assert load_rules(folder, "gaia").for_product(ProductType.IMAGE).checksums
 
@@ -89,7 +131,7 @@ def test_bad_rule_file_names_file_and_key(tmp_path: Path, text: str, key: str) -
     with pytest.raises(RulesError) as err:
         load_rules(folder, "acme")
     message = str(err.value)
-    assert "acme.toml" in message
+    assert "missions/acme/rules.toml" in message
     assert key in message
 
 

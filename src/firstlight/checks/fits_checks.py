@@ -21,7 +21,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ from firstlight.checks.rules import (
 from firstlight.domain.findings import Finding, Severity
 from firstlight.domain.manifest import ProductType
 from firstlight.formats.fits_checksum import NEGATIVE_ZERO, fold, sum_file_range
+from firstlight.formats.fits_dates import FORMS as FITS_DATE_FORMS
+from firstlight.formats.fits_dates import parse_fits_date as parse_date
 
 # What astropy raises on broken bytes (a short buffer is a TypeError from numpy).
 BROKEN_FITS_ERRORS: tuple[type[Exception], ...] = (
@@ -52,10 +54,8 @@ BROKEN_FITS_ERRORS: tuple[type[Exception], ...] = (
     VerifyError,
 )
 
-# The FITS date form (standard section 4.4.2.1): YYYY-MM-DD[Thh:mm:ss[.s...]].
 _FITS_MAGIC = b"SIMPLE  ="
 _BLOCK = 2880
-_FITS_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?)?$")
 _HDU_HEADING = re.compile(r"^HDU \d+:$")
 _CARD_HEADING = re.compile(r"^Card (\d+):$")
 _WCSLIB_WHERE = re.compile(r"^ERROR \d+ in \w+\(\) at line \d+ of file \S+:$")
@@ -201,7 +201,9 @@ def _truncation(hdul: Any, count: int, size: int, rel: str) -> Finding | None:
 
 
 def check_checksums(hdul: Any, rel: str, product: ProductRules) -> list[Finding]:
-    """CHECKSUM/DATASUM of every HDU: wrong is an error; missing if the rules need them.
+    """CHECKSUM/DATASUM of every HDU, verified when present (FITS standard, appendix J).
+
+    Wrong is an error; missing is an error if the rules require them, else a warning.
 
     Summed over the file's own bytes: astropy's ``verify_checksum`` re-serialises the
     header, which repairs non-standard cards and then blames the checksum.
@@ -212,19 +214,22 @@ def check_checksums(hdul: Any, rel: str, product: ProductRules) -> list[Finding]
         with _warnings_as_findings(findings, "fits.checksum", rel, Severity.WARNING, hdu=index):
             findings.extend(
                 [
-                    Finding(check, reason, file=rel, hdu=index)
-                    for check, reason in _sum_problems(path, hdu, required=product.checksums)
+                    Finding(check, reason, file=rel, hdu=index, severity=severity)
+                    for check, reason, severity in _sum_problems(
+                        path, hdu, required=product.checksums
+                    )
                 ]
             )
     return findings
 
 
-def _sum_problems(path: Path, hdu: Any, *, required: bool) -> list[tuple[str, str]]:
+def _sum_problems(path: Path, hdu: Any, *, required: bool) -> list[tuple[str, str, Severity]]:
     header = hdu.header
+    missing = Severity.ERROR if required else Severity.WARNING
     problems = [
-        (check, f"{keyword} is missing")
+        (check, f"{keyword} is missing", missing)
         for check, keyword in (("fits.checksum", "CHECKSUM"), ("fits.datasum", "DATASUM"))
-        if required and keyword not in header
+        if keyword not in header
     ]
     if "CHECKSUM" not in header and "DATASUM" not in header:
         return problems
@@ -237,11 +242,13 @@ def _sum_problems(path: Path, hdu: Any, *, required: bool) -> list[tuple[str, st
         except BROKEN_FITS_ERRORS:
             declared = None
         if declared != data_sum:
-            problems.append(("fits.datasum", "DATASUM does not match the HDU's data"))
+            reason = "DATASUM does not match the HDU's data"
+            problems.append(("fits.datasum", reason, Severity.ERROR))
     if "CHECKSUM" in header:
         header_sum = sum_file_range(path, header_start, data_start - header_start)
         if fold(header_sum + data_sum) != NEGATIVE_ZERO:
-            problems.append(("fits.checksum", "CHECKSUM does not match the HDU's header and data"))
+            reason = "CHECKSUM does not match the HDU's header and data"
+            problems.append(("fits.checksum", reason, Severity.ERROR))
     return problems
 
 
@@ -315,7 +322,8 @@ def keyword_value(header: Any, name: str, rule: KeywordRule) -> object:
     except BROKEN_FITS_ERRORS as exc:
         # The card image is not shown: astropy repairs a card as it renders it.
         raise _KeywordError(f"{name} card cannot be parsed: not a valid FITS value") from exc
-    if not present:
+    if not present or (not rule.required and _blank(raw)):
+        # An optional keyword written blank ('') says "unknown", as its absence does.
         if rule.required:
             raise _KeywordError(f"required keyword {name} is missing")
         return None
@@ -346,22 +354,20 @@ def _typed(name: str, raw: object, kind: KeywordType) -> object:
         parsed = parse_fits_date(raw)
         if parsed is not None:
             return parsed
-        raise _KeywordError(f"{name} is not a FITS date (YYYY-MM-DD[Thh:mm:ss[.s]])", raw)
+        raise _KeywordError(f"{name} is not a FITS date ({FITS_DATE_FORMS})", raw)
     article = "an" if kind is KeywordType.INTEGER else "a"
     non_empty = "non-empty " if kind is KeywordType.STRING else ""
     raise _KeywordError(f"{name} must be {article} {non_empty}{kind}", raw)
 
 
 def parse_fits_date(value: str) -> datetime | None:
-    """A FITS date string as an aware datetime, or None if it is not one."""
-    if not _FITS_DATE.match(value.strip()):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:  # e.g. month 13
-        return None
-    # FITS dates carry no zone (TIMESYS says which scale); UTC keeps comparisons aware.
-    return parsed.replace(tzinfo=UTC)
+    """A FITS date string (any form the standard allows) as an aware datetime, or None."""
+    parsed = parse_date(value)
+    return None if parsed is None else parsed.value
+
+
+def _blank(raw: object) -> bool:
+    return isinstance(raw, str) and not raw.strip()
 
 
 def _in_order(lower: object, upper: object, *, strict: bool) -> bool:
@@ -376,12 +382,18 @@ def _in_order(lower: object, upper: object, *, strict: bool) -> bool:
 
 
 def check_wcs(hdul: Any, rel: str, product: ProductRules) -> list[Finding]:
-    """The first image HDU of 2+ axes has a celestial WCS mapping its centre onto the sky."""
-    if not product.celestial_wcs:
-        return []
+    """The image's celestial WCS maps its centre onto the sky.
+
+    Required (``celestial_wcs = true``): the first image HDU of 2+ axes must have
+    one. Not required: an image without one is left to the ObsCore step (its
+    position is then NULL, with a warning), a WCS wcslib cannot read is a
+    warning, and a celestial WCS that maps the centre off the sky is an error.
+    """
+    required = product.celestial_wcs
     index = first_image_hdu(hdul)
     if index is None:
-        return [Finding("fits.wcs", "no image HDU with two or more axes", file=rel)]
+        reason = "no image HDU with two or more axes"
+        return [Finding("fits.wcs", reason, file=rel)] if required else []
     findings: list[Finding] = []
     # FITSFixedWarning only says wcslib normalised a card (e.g. MJD-OBS from DATE-OBS);
     # VerifyWarnings about the header's cards are check_structure's findings.
@@ -393,21 +405,34 @@ def check_wcs(hdul: Any, rel: str, product: ProductRules) -> list[Finding]:
         hdu=index,
         ignore=(FITSFixedWarning, VerifyWarning),
     ):
-        problem = celestial_wcs_problem(hdul[index].header)
+        problem = celestial_wcs_problem(hdul[index].header, hdul, required=required)
     if problem is not None:
-        findings.append(Finding("fits.wcs", problem[0], file=rel, hdu=index, observed=problem[1]))
+        reason, observed, severity = problem
+        findings.append(
+            Finding("fits.wcs", reason, file=rel, hdu=index, observed=observed, severity=severity)
+        )
     return findings
 
 
-def celestial_wcs_problem(header: Any) -> tuple[str, str | None] | None:
-    """What is wrong with a header's celestial WCS (reason, observed), or None."""
+def celestial_wcs_problem(
+    header: Any, hdul: Any = None, *, required: bool = True
+) -> tuple[str, str | None, Severity] | None:
+    """What is wrong with a header's celestial WCS (reason, observed, severity), or None.
+
+    ``hdul`` lets wcslib read lookup-table distortions (CPDIS, D2IM) from their
+    extensions.
+    """
+    lenient = Severity.ERROR if required else Severity.WARNING
     try:
-        wcs = WCS(header)
+        wcs = WCS(header, hdul)
     except BROKEN_FITS_ERRORS as exc:  # WcsError and friends are ValueErrors
-        return f"WCS cannot be read: {_wcslib_text(exc)}", None
+        return f"WCS cannot be read: {_wcslib_text(exc)}", None, lenient
     if not wcs.has_celestial:
-        return "no celestial WCS (CTYPEi pair such as RA---TAN / DEC--TAN)", None
-    return _centre_problem(wcs.celestial)
+        if not required:
+            return None
+        return "no celestial WCS (CTYPEi pair such as RA---TAN / DEC--TAN)", None, Severity.ERROR
+    problem = _centre_problem(wcs.celestial)
+    return None if problem is None else (*problem, Severity.ERROR)
 
 
 def _centre_problem(celestial: Any) -> tuple[str, str | None] | None:

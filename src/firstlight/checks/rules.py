@@ -1,11 +1,14 @@
 """Format rules as data: what a FITS product of each type must carry.
 
 Belongs here: the typed model of the rule files and their loading. The rules
-themselves live in ``validations/rules/``: ``default.toml`` for every mission,
-and an optional ``<mission>.toml`` whose product-type tables replace the
-default's tables of the same product type as a whole (no deep merge, so a
-mission's file reads as the full rule for what it overrides). Unknown keys are
-errors naming the file and the key, so a typo never silently disables a check.
+themselves live in ``validations/``: ``rules/default.toml`` for every mission
+(the FITS standard: checksums verified when present, observation keywords
+checked when present), and a mission's profile ``missions/<mission>/rules.toml``
+whose product-type tables replace the default's tables of the same product
+type as a whole (no deep merge, so a mission's file reads as the full rule for
+what it overrides), and whose ``[observation]`` table names the ObsCore
+columns that mission requires. Unknown keys are errors naming the file and the
+key, so a typo never silently disables a check.
 """
 
 from __future__ import annotations
@@ -31,9 +34,12 @@ from pydantic import (
 )
 
 from firstlight.domain.manifest import ProductType, format_validation_error
+from firstlight.domain.release import ObsField
 
 RULES_FOLDER = "rules"
 DEFAULT_RULES = "default.toml"
+MISSIONS_FOLDER = "missions"
+MISSION_RULES = "rules.toml"
 PRIMARY = "primary"
 
 _MISSION = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -133,7 +139,17 @@ class ProductRules(_Rule):
         return self
 
 
+class ObservationRules(_Rule):
+    """What a mission demands of the ObsCore rows of its images, spectra and time series."""
+
+    required: tuple[ObsField, ...] = Field(
+        default=(),
+        description="ObsCore columns that must not stay NULL (or, for calib_level, defaulted).",
+    )
+
+
 class _RulesFile(_Rule):
+    observation: ObservationRules | None = None
     image: ProductRules | None = None
     spectrum: ProductRules | None = None
     timeseries: ProductRules | None = None
@@ -152,6 +168,7 @@ class FormatRules:
     mission: str
     sources: tuple[Path, ...]
     products: Mapping[ProductType, ProductRules] = field(default_factory=dict)
+    observation: ObservationRules = field(default_factory=ObservationRules)
 
     def for_product(self, product_type: ProductType) -> ProductRules:
         """Rules of a product type; a type no file mentions gets no format rules."""
@@ -159,23 +176,28 @@ class FormatRules:
 
 
 def load_rules(validations_dir: Path, mission: str) -> FormatRules:
-    """Read ``rules/default.toml`` and, if present, ``rules/<mission>.toml`` over it."""
+    """Read ``rules/default.toml`` and, if present, ``missions/<mission>/rules.toml`` over it."""
     if not _MISSION.match(mission):
         raise RulesError(f"mission {mission!r} must match {_MISSION.pattern}")
-    folder = validations_dir / RULES_FOLDER
-    default = folder / DEFAULT_RULES
+    default = validations_dir / RULES_FOLDER / DEFAULT_RULES
     if not default.is_file():
         raise RulesError(f"{default}: default format rules not found")
-    products = read_rules_file(default)
+    parsed = _read(default)
+    products = parsed.by_product()
+    observation = parsed.observation or ObservationRules()
     sources = [default]
-    override = folder / f"{mission}.toml"
-    if override.is_file():
-        products.update(read_rules_file(override))
-        sources.append(override)
-    return FormatRules(mission=mission, sources=tuple(sources), products=products)
+    profile = validations_dir / MISSIONS_FOLDER / mission / MISSION_RULES
+    if profile.is_file():
+        override = _read(profile)
+        products.update(override.by_product())
+        observation = override.observation or observation
+        sources.append(profile)
+    return FormatRules(
+        mission=mission, sources=tuple(sources), products=products, observation=observation
+    )
 
 
-def read_rules_file(path: Path) -> dict[ProductType, ProductRules]:
+def _read(path: Path) -> _RulesFile:
     """Parse one rule file; raise ``RulesError`` naming the file and the offending key."""
     try:
         raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -184,7 +206,7 @@ def read_rules_file(path: Path) -> dict[ProductType, ProductRules]:
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"{path}: not valid TOML: {exc}") from exc
     try:
-        return _RulesFile.model_validate(raw).by_product()
+        return _RulesFile.model_validate(raw)
     except ValidationError as exc:
         raise RulesError(format_validation_error(exc, str(path))) from exc
 

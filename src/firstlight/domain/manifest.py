@@ -123,6 +123,55 @@ class ReleaseRef(_Strict):
     version: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")]
 
 
+class ObservationFields(_Strict):
+    """What the producer says of an observation product, for what its header does not say.
+
+    The header wins: each field is used only when the header's own keywords (and
+    their usual alternatives) give nothing (docs/delivery-format.md).
+    """
+
+    target: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        default=None, description="Target name (ObsCore target_name)."
+    )
+    facility: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(
+        default=None, description="Telescope or observatory (ObsCore facility_name)."
+    )
+    instrument: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(
+        default=None, description="Instrument (ObsCore instrument_name)."
+    )
+    time_start: AwareDatetime | None = Field(
+        default=None, description="Start of the observation, UTC (ObsCore t_min)."
+    )
+    time_end: AwareDatetime | None = Field(
+        default=None, description="End of the observation, UTC (ObsCore t_max)."
+    )
+    wavelength_min: Annotated[float, Field(gt=0)] | None = Field(
+        default=None, description="Shortest wavelength observed, metres (ObsCore em_min)."
+    )
+    wavelength_max: Annotated[float, Field(gt=0)] | None = Field(
+        default=None, description="Longest wavelength observed, metres (ObsCore em_max)."
+    )
+    calib_level: Annotated[int, Field(ge=0, le=4)] | None = Field(
+        default=None, description="ObsCore calibration level, 0 (raw) to 4 (analysis product)."
+    )
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> ObservationFields:
+        if self.time_start and self.time_end and self.time_end < self.time_start:
+            raise ValueError("time_end is before time_start")
+        low, high = self.wavelength_min, self.wavelength_max
+        if low is not None and high is not None and high < low:
+            raise ValueError("wavelength_max is below wavelength_min")
+        return self
+
+    def merged_over(self, base: ObservationFields | None) -> ObservationFields:
+        """These fields, with ``base``'s where these say nothing."""
+        if base is None:
+            return self
+        given = self.model_dump(exclude_none=True)
+        return ObservationFields.model_validate({**base.model_dump(exclude_none=True), **given})
+
+
 class ManifestFile(_Strict):
     path: str = Field(description="Relative POSIX path inside the delivery.")
     size: Annotated[int, Field(ge=0)]
@@ -133,6 +182,10 @@ class ManifestFile(_Strict):
         default=None, description="Embargo: invisible publicly until this instant."
     )
     table: TableDefinition | None = None
+    observation: ObservationFields | None = Field(
+        default=None,
+        description="Image, spectrum, time series: observation metadata its header lacks.",
+    )
 
     @field_validator("path")
     @classmethod
@@ -146,6 +199,8 @@ class ManifestFile(_Strict):
             raise ValueError("a catalogue product needs its table definition")
         if self.product_type is not ProductType.CATALOGUE and self.table is not None:
             raise ValueError(f"a {self.product_type} product has no table definition")
+        if self.observation is not None and not self.product_type.is_observation:
+            raise ValueError(f"a {self.product_type} product has no observation fields")
         return self
 
 

@@ -47,6 +47,27 @@ class Release:
     current: bool
 
 
+class ObsField(StrEnum):
+    """The ObsCore columns read per product: from its header, else its manifest entry.
+
+    A mission's profile may require any of them (``[observation] required``).
+    """
+
+    TARGET_NAME = "target_name"
+    FACILITY_NAME = "facility_name"
+    INSTRUMENT_NAME = "instrument_name"
+    CALIB_LEVEL = "calib_level"
+    S_RA = "s_ra"
+    S_DEC = "s_dec"
+    S_FOV = "s_fov"
+    S_REGION = "s_region"
+    T_MIN = "t_min"
+    T_MAX = "t_max"
+    T_EXPTIME = "t_exptime"
+    EM_MIN = "em_min"
+    EM_MAX = "em_max"
+
+
 @dataclass(frozen=True)
 class Observation:
     """One ObsCore 1.1 row (the columns firstlight fills)."""

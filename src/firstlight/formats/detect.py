@@ -222,7 +222,7 @@ def _doctype_end(text: str, pos: int) -> int:
 def _fits_product_type(path: Path) -> ProductType:
     headers = _fits_headers(path)
     image = _first_image_header(headers)
-    if image is not None and _has_celestial_wcs(image):
+    if image is not None and _has_celestial_wcs(image, path):
         return ProductType.IMAGE
     tables = [h for h in headers if h.get("XTENSION") == "BINTABLE"]
     if any(_is_spectrum(h) for h in tables):
@@ -261,13 +261,20 @@ def _is_2d(header: fits.Header) -> bool:
     return naxis >= 2 and all(n > 1 for n in sizes[:2]) and all(n == 1 for n in sizes[2:])
 
 
-def _has_celestial_wcs(header: fits.Header) -> bool:
+def _has_celestial_wcs(header: fits.Header, path: Path) -> bool:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)
             # fix=False: wcslib's date fixes only warn, they do not change the axes.
             return bool(WCS(header, naxis=2, fix=False).has_celestial)
     except (ValueError, MemoryError, KeyError, TypeError):
+        pass
+    # Lookup-table distortions (CPDIS, D2IM) live in other HDUs, which wcslib then needs.
+    try:
+        with warnings.catch_warnings(), fits.open(path, memmap=True, mode="readonly") as hdul:
+            warnings.simplefilter("ignore", AstropyWarning)
+            return bool(WCS(header, hdul, naxis=2, fix=False).has_celestial)
+    except (OSError, ValueError, MemoryError, KeyError, TypeError, IndexError):
         return False
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from firstlight.checks.filters import FilterTable, load_filters
 from firstlight.checks.verify import read_manifest
 from firstlight.domain.ledger import Stage
 from firstlight.domain.manifest import FileFormat, Manifest, ManifestFile
@@ -56,12 +57,17 @@ def ingest(ctx: Context, ticket: Ticket, progress: Progress | None = None) -> In
             delivery_pk=ticket.delivery_pk,
         )
         ids = store.add_products(key, [_product(manifest, f) for f in manifest.files])
-        observations = [
-            _observation_row(ctx, ticket, manifest, f, ids[f.path])
-            for f in manifest.files
-            if f.product_type.is_observation and f.format is FileFormat.FITS
-        ]
+        filters = load_filters(ctx.settings.validations_dir, manifest.mission)
+        observations = []
+        sources: dict[str, dict[str, str]] = {}
+        for f in manifest.files:
+            if f.product_type.is_observation and f.format is FileFormat.FITS:
+                row, sources[f.path] = _observation_row(
+                    ctx, ticket, manifest, f, ids[f.path], filters=filters
+                )
+                observations.append(row)
         store.add_observations(key, observations)
+        ctx.archive.ledger.record_observation_sources(ticket.delivery_pk, ticket.attempt, sources)
         collector = FeatureCollector()
         collector.add_observations([obs for _, obs, _ in observations])
         rows = {
@@ -88,9 +94,16 @@ def _product(manifest: Manifest, f: ManifestFile) -> ProductRecord:
 
 
 def _observation_row(
-    ctx: Context, ticket: Ticket, manifest: Manifest, f: ManifestFile, product_id: int
-) -> tuple[int, Observation, int | None]:
-    obs = observation_from_fits(
+    ctx: Context,
+    ticket: Ticket,
+    manifest: Manifest,
+    f: ManifestFile,
+    product_id: int,
+    *,
+    filters: FilterTable,
+) -> tuple[tuple[int, Observation, int | None], dict[str, str]]:
+    """The ObsCore row (product id, row, HEALPix index) and where its columns came from."""
+    derived = observation_from_fits(
         ticket.path / f.path,
         f.path,
         f.product_type,
@@ -98,11 +111,14 @@ def _observation_row(
         release_key=manifest.release_key,
         access_url=ctx.public_store.url(storage_key(manifest, f.path)),
         release_date=f.release_date,
+        declared=f.observation,
+        filters=filters,
     )
+    obs = derived.observation
     hpx = None
     if obs.s_ra is not None and obs.s_dec is not None:
         hpx = int(healpix_index([obs.s_ra], [obs.s_dec], ctx.settings.healpix_order)[0])
-    return product_id, obs, hpx
+    return (product_id, obs, hpx), dict(derived.sources)
 
 
 def _load_catalogue(

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from firstlight.domain.manifest import (
     MANIFEST_NAME,
@@ -23,6 +23,7 @@ from firstlight.domain.manifest import (
     Manifest,
     ManifestError,
     ManifestFile,
+    ObservationFields,
     ProductType,
     ReleaseRef,
     TableDefinition,
@@ -47,21 +48,33 @@ def build_manifest(
     producer: str,
     release_date: datetime | None = None,
     release_dates: Mapping[str, datetime] | None = None,
+    observation: ObservationFields | None = None,
+    observations: Mapping[str, ObservationFields] | None = None,
     created: datetime | None = None,
 ) -> Manifest:
     """Describe every file of ``delivery_dir`` (except ``manifest.json``).
 
     ``release_dates`` maps relative paths to their own embargo end and
-    overrides ``release_date`` for those files.
+    overrides ``release_date`` for those files. ``observation`` is given to
+    every image, spectrum and time series; ``observations`` maps relative paths
+    to their own fields, which win field by field.
     """
     root = delivery_dir.resolve()
     paths = list(list_delivery_files(root))
     dates = dict(release_dates or {})
-    unknown = sorted(set(dates) - set(paths))
-    if unknown:
-        raise ManifestError(f"release_dates names files not in the delivery: {unknown}")
+    per_file = dict(observations or {})
+    for option, named in (("release_dates", dates), ("observations", per_file)):
+        unknown = sorted(set(named) - set(paths))
+        if unknown:
+            raise ManifestError(f"{option} names files not in the delivery: {unknown}")
     table_names: set[str] = set()
-    files = [describe_file(root, rel, dates.get(rel, release_date), table_names) for rel in paths]
+    files = []
+    for rel in paths:
+        entry = describe_file(root, rel, dates.get(rel, release_date), table_names)
+        if rel in per_file and not entry.product_type.is_observation:
+            raise ManifestError(f"{rel}: a {entry.product_type} product has no observation fields")
+        fields = per_file[rel].merged_over(observation) if rel in per_file else observation
+        files.append(_with_observation(entry, fields))
     if not files:
         raise ManifestError(f"{delivery_dir}: the delivery holds no data files")
     try:
@@ -75,6 +88,19 @@ def build_manifest(
         )
     except ValidationError as exc:
         raise ManifestError(format_validation_error(exc, str(delivery_dir))) from exc
+
+
+_OBSERVATIONS = TypeAdapter(dict[str, ObservationFields])
+
+
+def read_observations_file(path: Path) -> dict[str, ObservationFields]:
+    """A producer's per-file observation fields: ``{relative path: {field: value}}``."""
+    try:
+        return _OBSERVATIONS.validate_json(path.read_bytes())
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot be read: {exc}") from exc
+    except ValidationError as exc:
+        raise ManifestError(format_validation_error(exc, str(path))) from exc
 
 
 def write_manifest(delivery_dir: Path, manifest: Manifest) -> Path:
@@ -132,6 +158,14 @@ def describe_file(
         raise ManifestError(format_validation_error(exc, rel)) from exc
     except (FormatError, OSError, ValueError) as exc:
         raise ManifestError(f"{rel}: {exc}") from exc
+
+
+def _with_observation(entry: ManifestFile, fields: ObservationFields | None) -> ManifestFile:
+    if fields is None or not fields.model_dump(exclude_none=True):
+        return entry
+    if not entry.product_type.is_observation:
+        return entry  # delivery-wide fields concern the observation products only
+    return entry.model_copy(update={"observation": fields})
 
 
 def table_name_for(path: Path, taken: set[str]) -> str:

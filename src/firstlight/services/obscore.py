@@ -1,31 +1,94 @@
 """ObsCore rows from FITS products: what an observation is, read from its header.
 
-Images take their position, footprint and field of view from the celestial
-WCS; spectra and time series from the RA/DEC/APERTURE keywords. Times become
-MJD (UTC), wavelengths stay in metres as ObsCore wants them.
+Each column comes from the header's own keywords and their usual alternatives
+(``formats.fits_observation`` says which, in which order), else from the
+product's ``observation`` fields in the manifest, else stays NULL (calib_level,
+which ObsCore requires, defaults to 2). Every value's source is kept
+(``DerivedObservation.sources``, recorded in the ledger at ingest); what stayed
+NULL becomes a warning, or an error for a column the mission's profile requires.
+Times become MJD (UTC), wavelengths stay in metres as ObsCore wants them.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-import numpy as np
 from astropy.io import fits
 from astropy.time import Time
-from astropy.wcs import WCS, FITSFixedWarning
+from erfa import ErfaWarning
 
-from firstlight.domain.manifest import ProductType
-from firstlight.domain.release import Observation
-from firstlight.domain.sky import angular_separation_deg
+from firstlight.checks.filters import FilterTable
+from firstlight.domain.findings import Finding, Severity
+from firstlight.domain.manifest import ObservationFields, ProductType
+from firstlight.domain.release import Observation, ObsField
+from firstlight.formats.fits_observation import HeaderValues, read_observation
 
 FITS_MIME = "application/fits"
 DEFAULT_CALIB_LEVEL = 2
+CHECK = "observation.metadata"
+
+# Manifest observation field completing each ObsCore column.
+MANIFEST_FIELDS: Mapping[ObsField, str] = {
+    ObsField.TARGET_NAME: "target",
+    ObsField.FACILITY_NAME: "facility",
+    ObsField.INSTRUMENT_NAME: "instrument",
+    ObsField.CALIB_LEVEL: "calib_level",
+    ObsField.T_MIN: "time_start",
+    ObsField.T_MAX: "time_end",
+    ObsField.EM_MIN: "wavelength_min",
+    ObsField.EM_MAX: "wavelength_max",
+}
+
+# What a producer can do about a NULL column, said in its warning.
+_WHERE = {
+    ObsField.TARGET_NAME: "OBJECT",
+    ObsField.FACILITY_NAME: "TELESCOP",
+    ObsField.INSTRUMENT_NAME: "INSTRUME",
+    ObsField.CALIB_LEVEL: "CALIBLEV",
+    ObsField.S_RA: "a celestial WCS or RA/DEC",
+    ObsField.S_DEC: "a celestial WCS or RA/DEC",
+    ObsField.S_FOV: "a celestial WCS or APERTURE",
+    ObsField.S_REGION: "a celestial WCS or RA/DEC",
+    ObsField.T_MIN: "DATE-OBS or MJD-OBS",
+    ObsField.T_MAX: "DATE-END, MJD-END or an exposure time",
+    ObsField.T_EXPTIME: "EXPTIME or XPOSURE",
+    ObsField.EM_MIN: "WAVEMIN or a FILTER the filter table knows",
+    ObsField.EM_MAX: "WAVEMAX or a FILTER the filter table knows",
+}
 
 
 class ObservationError(ValueError):
-    """A product's header lacks what an ObsCore row needs; names file and keyword."""
+    """A product cannot be read at all; names the file."""
+
+
+@dataclass(frozen=True)
+class DerivedObservation:
+    """An ObsCore row with where each column came from and what stayed NULL."""
+
+    observation: Observation
+    sources: Mapping[str, str]  # ObsCore column -> "header:TELESCOP", "manifest:facility", ...
+    missing: tuple[ObsField, ...]  # NULL, or calib_level defaulted
+    notes: tuple[str, ...] = ()  # header values present but unusable
+
+    def findings(self, rel: str, required: Collection[ObsField]) -> list[Finding]:
+        """A warning per NULL column, an error for one the mission requires, plus notes."""
+        found = [Finding(CHECK, note, file=rel, severity=Severity.WARNING) for note in self.notes]
+        for name in self.missing:
+            manifest = MANIFEST_FIELDS.get(name)
+            where = f"no {_WHERE[name]} in the header"
+            if manifest is not None:
+                where += f" and no observation.{manifest} in the manifest"
+            outcome = f"{DEFAULT_CALIB_LEVEL} assumed" if name is ObsField.CALIB_LEVEL else "NULL"
+            severity = Severity.ERROR if name in required else Severity.WARNING
+            needed = " (required by the mission's profile)" if name in required else ""
+            reason = f"ObsCore {name} is {outcome}{needed}: {where}"
+            found.append(Finding(CHECK, reason, file=rel, column=str(name), severity=severity))
+        return found
 
 
 def observation_from_fits(
@@ -37,99 +100,80 @@ def observation_from_fits(
     release_key: str,
     access_url: str,
     release_date: datetime | None,
-) -> Observation:
-    fov: float | None
-    with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
-        header = hdul[0].header
-        if product_type is ProductType.IMAGE:
-            image = next((h for h in hdul if h.is_image and h.header.get("NAXIS", 0) == 2), None)
-            if image is None:
-                raise ObservationError(f"{rel}: no 2-D image HDU")
-            header = image.header if "OBJECT" in image.header else hdul[0].header
-            ra, dec, fov, region = _image_footprint(image.header, rel)
-        else:
-            ra = _number(header, "RA", rel)
-            dec = _number(header, "DEC", rel)
-            aperture = float(header.get("APERTURE", 0.0)) or None
-            fov = aperture
-            region = (
-                f"CIRCLE ICRS {ra:.8f} {dec:.8f} {aperture / 2:.8f}"
-                if aperture
-                else f"POSITION ICRS {ra:.8f} {dec:.8f}"
-            )
-        t_min = _mjd(header, "DATE-OBS", rel)
-        t_max = _mjd(header, "DATE-END", rel) if "DATE-END" in header else None
-        exptime = float(header["EXPTIME"]) if "EXPTIME" in header else None
-        if t_max is None and exptime is not None:
-            t_max = t_min + exptime / 86400.0
-        return Observation(
-            obs_collection=mission,
-            obs_id=str(header.get("OBS_ID") or PurePosixPath(rel).with_suffix("").as_posix()),
-            obs_publisher_did=f"ivo://firstlight/{mission}?{release_key}/{rel}",
-            dataproduct_type=product_type.value,
-            calib_level=int(header.get("CALIBLEV", DEFAULT_CALIB_LEVEL)),
-            target_name=_text(header, "OBJECT"),
-            s_ra=ra,
-            s_dec=dec,
-            s_fov=fov,
-            s_region=region,
-            t_min=t_min,
-            t_max=t_max,
-            t_exptime=exptime,
-            em_min=_optional_number(header, "WAVEMIN"),
-            em_max=_optional_number(header, "WAVEMAX"),
-            facility_name=_text(header, "TELESCOP"),
-            instrument_name=_text(header, "INSTRUME"),
-            access_url=access_url,
-            access_format=FITS_MIME,
-            access_estsize=max(1, (path.stat().st_size + 1023) // 1024),  # ObsCore: kB
-            obs_release_date=release_date,
-        )
-
-
-def _image_footprint(header: fits.Header, rel: str) -> tuple[float, float, float, str]:
-    with warnings.catch_warnings():
-        # Header fix-ups (e.g. DATE-OBS forms) are validation's business, not ingest's.
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        wcs = WCS(header).celestial
-    if not wcs.has_celestial:
-        raise ObservationError(f"{rel}: image has no celestial WCS")
-    ny, nx = int(header["NAXIS2"]), int(header["NAXIS1"])
-    centre = wcs.pixel_to_world_values((nx - 1) / 2, (ny - 1) / 2)
-    corners = np.asarray(wcs.calc_footprint(axes=(nx, ny)), dtype=np.float64)
-    ra, dec = float(centre[0]) % 360.0, float(centre[1])
-    # Field of view: the footprint's diameter (largest corner-to-corner distance).
-    d1 = angular_separation_deg(corners[0, 0], corners[0, 1], corners[2, 0], corners[2, 1])
-    d2 = angular_separation_deg(corners[1, 0], corners[1, 1], corners[3, 0], corners[3, 1])
-    fov = float(max(d1, d2))
-    points = " ".join(f"{r % 360.0:.8f} {d:.8f}" for r, d in corners)
-    return ra, dec, fov, f"POLYGON ICRS {points}"
-
-
-def _number(header: fits.Header, key: str, rel: str) -> float:
-    value = _optional_number(header, key)
-    if value is None:
-        raise ObservationError(f"{rel}: header keyword {key} is missing or not a number")
-    return value
-
-
-def _optional_number(header: fits.Header, key: str) -> float | None:
-    value = header.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _text(header: fits.Header, key: str) -> str | None:
-    value = header.get(key)
-    return str(value).strip() or None if value is not None else None
-
-
-def _mjd(header: fits.Header, key: str, rel: str) -> float:
-    value = header.get(key)
-    if not isinstance(value, str):
-        raise ObservationError(f"{rel}: header keyword {key} is missing")
+    declared: ObservationFields | None = None,
+    filters: FilterTable | None = None,
+) -> DerivedObservation:
+    """The ObsCore row of one product: its headers, then ``declared`` (the manifest's)."""
     try:
-        return float(Time(value, format="isot", scale="utc").mjd)
-    except ValueError as exc:
-        raise ObservationError(f"{rel}: {key}={value!r} is not an ISO-8601 time") from exc
+        with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
+            image = _image_hdu(hdul) if product_type is ProductType.IMAGE else None
+            found = read_observation(hdul, image, filters or FilterTable())
+            obs_id = _obs_id(hdul, image, rel)
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+        raise ObservationError(f"{rel}: cannot be read: {' '.join(str(exc).split())}") from exc
+    _complete(found, declared)
+    missing = tuple(name for name in ObsField if found.values.get(name) is None)
+    values = found.values
+    observation = Observation(
+        obs_collection=mission,
+        obs_id=obs_id,
+        obs_publisher_did=f"ivo://firstlight/{mission}?{release_key}/{rel}",
+        dataproduct_type=product_type.value,
+        calib_level=int(values.get(ObsField.CALIB_LEVEL, DEFAULT_CALIB_LEVEL)),
+        target_name=values.get(ObsField.TARGET_NAME),
+        s_ra=values.get(ObsField.S_RA),
+        s_dec=values.get(ObsField.S_DEC),
+        s_fov=values.get(ObsField.S_FOV),
+        s_region=values.get(ObsField.S_REGION),
+        t_min=values.get(ObsField.T_MIN),
+        t_max=values.get(ObsField.T_MAX),
+        t_exptime=values.get(ObsField.T_EXPTIME),
+        em_min=values.get(ObsField.EM_MIN),
+        em_max=values.get(ObsField.EM_MAX),
+        facility_name=values.get(ObsField.FACILITY_NAME),
+        instrument_name=values.get(ObsField.INSTRUMENT_NAME),
+        access_url=access_url,
+        access_format=FITS_MIME,
+        access_estsize=max(1, (path.stat().st_size + 1023) // 1024),  # ObsCore: kB
+        obs_release_date=release_date,
+    )
+    sources = {str(name): found.sources[name] for name in ObsField if name in found.sources}
+    if ObsField.CALIB_LEVEL in missing:
+        sources[str(ObsField.CALIB_LEVEL)] = "default"
+    return DerivedObservation(observation, sources, missing, tuple(found.notes))
+
+
+def _complete(found: HeaderValues, declared: ObservationFields | None) -> None:
+    """Fill what the headers did not say from the manifest's fields."""
+    if declared is None:
+        return
+    for name, attribute in MANIFEST_FIELDS.items():
+        value: Any = getattr(declared, attribute)
+        if value is None or found.values.get(name) is not None:
+            continue
+        if isinstance(value, datetime):
+            value = _mjd(value)
+        found.set(name, value, f"manifest:{attribute}")
+
+
+def _mjd(moment: datetime) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ErfaWarning)  # "dubious year" before 1960: still a date
+        return float(Time(moment, scale="utc").mjd)
+
+
+def _image_hdu(hdul: Any) -> int | None:
+    """The first image HDU of 2+ axes (primary or extension)."""
+    for index, hdu in enumerate(hdul):
+        if hdu.is_image and isinstance(hdu.header.get("NAXIS"), int) and hdu.header["NAXIS"] >= 2:
+            return index
+    return None
+
+
+def _obs_id(hdul: Any, image: int | None, rel: str) -> str:
+    for index in (image, 0):
+        if index is not None:
+            value = hdul[index].header.get("OBS_ID")
+            if isinstance(value, str | int) and str(value).strip():
+                return str(value).strip()
+    return PurePosixPath(rel).with_suffix("").as_posix()

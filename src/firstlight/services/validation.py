@@ -20,6 +20,7 @@ from typing import Any
 
 from firstlight.checks.data_docs import build_data_docs, result_files
 from firstlight.checks.expectations import check_observation_suite
+from firstlight.checks.filters import FilterTable, load_filters
 from firstlight.checks.isolation import Limits, run_isolated
 from firstlight.checks.rules import load_rules
 from firstlight.checks.suites import Suite, load_suites
@@ -28,6 +29,7 @@ from firstlight.checks.verify import read_manifest
 from firstlight.domain.findings import DeliveryRejected, Finding, Report, Severity
 from firstlight.domain.ledger import Stage
 from firstlight.domain.manifest import MANIFEST_NAME, FileFormat, Manifest
+from firstlight.domain.release import ObsField
 from firstlight.services.context import Context
 from firstlight.services.obscore import ObservationError, observation_from_fits
 from firstlight.services.ticket import Ticket
@@ -43,6 +45,7 @@ def validate(ctx: Context, ticket: Ticket) -> Report:
         manifest, _ = read_manifest(ticket.path)
         rules = load_rules(ctx.settings.validations_dir, manifest.mission)
         suites = load_suites(ctx.settings.validations_dir, manifest.mission)
+        filters = load_filters(ctx.settings.validations_dir, manifest.mission)
         limits = Limits(
             memory_bytes=ctx.settings.validate_memory_mib * 2**20,
             seconds=ctx.settings.validate_seconds,
@@ -64,6 +67,8 @@ def validate(ctx: Context, ticket: Ticket) -> Report:
             manifest=manifest,
             failed=frozenset(f.file for f in report.errors if f.file),
             suite=suites.observation,
+            filters=filters,
+            required=rules.observation.required,
             results_dir=results,
             site_dir=site,
             run_name=f"attempt-{ticket.attempt}",
@@ -96,20 +101,38 @@ class DeliveryExpectations:
     results_dir: Path
     site_dir: Path
     run_name: str
+    filters: FilterTable
+    required: tuple[ObsField, ...] = ()  # ObsCore columns the mission's profile requires
 
 
 def check_delivery_expectations(job: DeliveryExpectations) -> list[Finding]:
     """In the child: the observation suite, then the Data Docs of every result so far."""
     findings = observation_expectations(
-        job.delivery_dir, job.manifest, job.failed, job.suite, job.results_dir
+        job.delivery_dir,
+        job.manifest,
+        job.failed,
+        job.suite,
+        job.results_dir,
+        filters=job.filters,
+        required=job.required,
     )
     return findings + publish_data_docs(job.results_dir, job.site_dir, run_name=job.run_name)
 
 
 def observation_expectations(
-    delivery_dir: Path, manifest: Manifest, failed: frozenset[str], suite: Suite, results_dir: Path
+    delivery_dir: Path,
+    manifest: Manifest,
+    failed: frozenset[str],
+    suite: Suite,
+    results_dir: Path,
+    *,
+    filters: FilterTable | None = None,
+    required: tuple[ObsField, ...] = (),
 ) -> list[Finding]:
-    """The observation suite on the ObsCore rows of the products whose checks passed."""
+    """The observation suite on the ObsCore rows of the products whose checks passed.
+
+    Each NULL column is a warning, or an error when the mission requires it.
+    """
     rows: list[dict[str, Any]] = []
     findings = []
     for entry in manifest.files:
@@ -118,7 +141,7 @@ def observation_expectations(
         if entry.path in failed:
             continue  # structurally broken: its findings say why; no row to judge
         try:
-            obs = observation_from_fits(
+            derived = observation_from_fits(
                 delivery_dir / entry.path,
                 entry.path,
                 entry.product_type,
@@ -126,11 +149,14 @@ def observation_expectations(
                 release_key=manifest.release_key,
                 access_url=entry.path,
                 release_date=entry.release_date,
+                declared=entry.observation,
+                filters=filters,
             )
         except (ObservationError, OSError, ValueError, KeyError) as exc:
             findings.append(Finding("observation.metadata", str(exc), file=entry.path))
             continue
-        row = {k: v for k, v in vars(obs).items() if k != "obs_release_date"}
+        findings.extend(derived.findings(entry.path, required))
+        row = {k: v for k, v in vars(derived.observation).items() if k != "obs_release_date"}
         rows.append({**row, "file": entry.path})
     return findings + check_observation_suite(rows, suite, results_dir)
 

@@ -11,12 +11,12 @@ transaction with them (``services.promotion``), so the two never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from firstlight.domain.findings import Finding, Report, Severity
@@ -30,7 +30,13 @@ from firstlight.domain.ledger import (
 )
 from firstlight.domain.manifest import now_utc
 from firstlight.storage.db import for_writing
-from firstlight.storage.schema import deliveries, findings, releases, stage_runs
+from firstlight.storage.schema import (
+    deliveries,
+    findings,
+    observation_sources,
+    releases,
+    stage_runs,
+)
 
 
 class Ledger:
@@ -315,6 +321,52 @@ class Ledger:
                     for f in report.findings
                 ],
             )
+
+    def record_observation_sources(
+        self, delivery_pk: int, attempt: int, sources: Mapping[str, Mapping[str, str]]
+    ) -> None:
+        """Where each ObsCore column of each product came from (product path -> column ->
+        source); a retried ingest of the same attempt replaces what it recorded before."""
+        now = now_utc()
+        with self._writer.begin() as conn:
+            conn.execute(
+                delete(observation_sources).where(
+                    observation_sources.c.delivery == delivery_pk,
+                    observation_sources.c.attempt == attempt,
+                )
+            )
+            if sources:
+                conn.execute(
+                    insert(observation_sources),
+                    [
+                        {
+                            "delivery": delivery_pk,
+                            "attempt": attempt,
+                            "path": path,
+                            "sources": dict(columns),
+                            "recorded_at": now,
+                        }
+                        for path, columns in sources.items()
+                    ],
+                )
+
+    def observation_sources(self, delivery_pk: int) -> dict[str, dict[str, str]]:
+        """The latest attempt's record: product path -> ObsCore column -> source."""
+        latest = (
+            select(func.max(observation_sources.c.attempt))
+            .where(observation_sources.c.delivery == delivery_pk)
+            .scalar_subquery()
+        )
+        query = (
+            select(observation_sources.c.path, observation_sources.c.sources)
+            .where(
+                observation_sources.c.delivery == delivery_pk,
+                observation_sources.c.attempt == latest,
+            )
+            .order_by(observation_sources.c.path)
+        )
+        with self._engine.connect() as conn:
+            return {row.path: dict(row.sources) for row in conn.execute(query)}
 
     def set_data_docs(self, delivery_pk: int, index: str | None) -> None:
         """Link the Data Docs of the delivery's latest validation (None: it published none)."""

@@ -7,6 +7,7 @@
 - ``products``, ``observations`` (ObsCore-shaped) and ``release_tables``
   (catalogues, whose rows live in one physical table per release).
 - ``findings``: every finding of verification and validation, per attempt.
+- ``observation_sources``: where each ObsCore column of each product came from.
 
 Migrations (``storage/migrations``) are written from these definitions; a
 test fails when the two drift apart.
@@ -243,6 +244,20 @@ findings = Table(
 
 # What a delivery looked like (sizes, column summaries, sky cells, findings, stage
 # timings), per attempt: the anomaly model's inputs and the drift reference.
+# Where each ObsCore column of each observation product came from, per attempt:
+# {"facility_name": "header:TELESCOP", "t_max": "header:DATE-OBS+header:EXPTIME",
+#  "instrument_name": "manifest:instrument", ...}; a column absent from it is NULL.
+observation_sources = Table(
+    "observation_sources",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("delivery", Integer, ForeignKey("deliveries.id"), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("path", String(1024), nullable=False),
+    Column("sources", JSON, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+)
+
 delivery_features = Table(
     "delivery_features",
     metadata,
