@@ -84,7 +84,7 @@ def strict_ctx(
     folder = tmp_path / "validations"
     shutil.copytree(VALIDATIONS, folder)
     override = folder / "missions" / "demo" / "catalogue.json"
-    override.parent.mkdir(parents=True)
+    override.parent.mkdir(parents=True, exist_ok=True)  # demo has a profile already
     override.write_text(
         json.dumps(
             {

@@ -21,7 +21,7 @@ from tests.unit.test_fits_checks import VALIDATIONS, image_hdul, table_hdul, wri
 
 @pytest.fixture(scope="module")
 def rules() -> FormatRules:
-    return load_rules(VALIDATIONS, "testmission")
+    return load_rules(VALIDATIONS, "demo")  # the strict profile: a missing OBJECT is caught
 
 
 def entry(folder: Path, rel: str, product_type: str, fmt: str, **extra: Any) -> dict[str, Any]:

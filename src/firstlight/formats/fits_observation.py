@@ -188,9 +188,9 @@ def _read_footprint(hdul: Any, index: int, found: HeaderValues) -> None:
             if wcs.pixel_n_dim > 2 or wcs.naxis > 2:
                 wcs = wcs.celestial
             nx, ny = int(header["NAXIS1"]), int(header["NAXIS2"])
-            # Pixel centres of the corners (as astropy's calc_footprint), then the centre.
-            xs = np.array([0.0, nx - 1.0, nx - 1.0, 0.0, (nx - 1) / 2])
-            ys = np.array([0.0, 0.0, ny - 1.0, ny - 1.0, (ny - 1) / 2])
+            # Pixel centres of the corners in calc_footprint's order, then the centre.
+            xs = np.array([0.0, 0.0, nx - 1.0, nx - 1.0, (nx - 1) / 2])
+            ys = np.array([0.0, ny - 1.0, ny - 1.0, 0.0, (ny - 1) / 2])
             icrs = wcs.pixel_to_world(xs, ys).icrs
     except (ValueError, KeyError, TypeError, MemoryError) as exc:
         found.notes.append(f"the image's WCS cannot be used: {' '.join(str(exc).split())}")
@@ -325,22 +325,22 @@ def _date(
         found.notes.append(f"{raw[1]}={raw[0]!r} is not a FITS date")
         return None
     naive = parsed.value.replace(tzinfo=None)
-    return _utc_mjd(Time(naive, scale=scale)), raw[1], parsed.has_time
+    return _utc_mjd(naive, "datetime", scale), raw[1], parsed.has_time
 
 
 def _mjd(headers: _Headers, key: str, scale: str) -> tuple[float, str] | None:
     value = headers.number(key)
     if value is None:
         return None
-    return _utc_mjd(Time(value[0], format="mjd", scale=scale)), value[1]
+    return _utc_mjd(value[0], "mjd", scale), value[1]
 
 
-def _utc_mjd(time: Time) -> float:
+def _utc_mjd(value: object, form: str, scale: str) -> float:
     with warnings.catch_warnings():
         # ERFA calls UTC before 1960 "dubious" (no leap seconds then): a plate from 1951
         # is still a date, read as UTC without them.
         warnings.simplefilter("ignore", ErfaWarning)
-        return float(time.utc.mjd)
+        return float(Time(value, format=form, scale=scale).utc.mjd)
 
 
 def _time_scale(headers: _Headers) -> str:
