@@ -15,11 +15,13 @@ from firstlight.domain.manifest import (
     FileFormat,
     Manifest,
     ManifestError,
+    ObservationFields,
     ProductType,
     parse_manifest,
 )
 from firstlight.services.manifest_builder import (
     build_manifest,
+    read_observations_file,
     table_name_for,
     write_manifest,
 )
@@ -171,3 +173,61 @@ def test_same_stem_gets_distinct_table_names(delivery: Path) -> None:
 )
 def test_table_name_for(name: str, taken: set[str], expected: str) -> None:
     assert table_name_for(Path(name), taken) == expected
+
+
+def _add_image(folder: Path, name: str) -> None:
+    header = fits.Header()
+    for key, value in (("CTYPE1", "RA---TAN"), ("CTYPE2", "DEC--TAN"), ("CDELT1", -1e-4),
+                       ("CDELT2", 1e-4), ("CRVAL1", 10.0), ("CRVAL2", -5.0)):  # fmt: skip
+        header[key] = value
+    fits.PrimaryHDU(np.zeros((8, 8), np.float32), header=header).writeto(folder / name)
+
+
+def test_observation_fields_for_every_image_and_per_file(delivery: Path, tmp_path: Path) -> None:
+    _add_image(delivery, "a.fits")
+    _add_image(delivery, "b.fits")
+    per_file = tmp_path / "observations.json"
+    per_file.write_text(
+        '{"b.fits": {"instrument": "Cam B", "time_start": "1951-11-08T00:00:00Z",'
+        ' "calib_level": 1}}'
+    )
+    manifest = build(
+        delivery,
+        observation=ObservationFields(facility="Schmidt", instrument="Cam A"),
+        observations=read_observations_file(per_file),
+    )
+    by_path = {f.path: f for f in manifest.files}
+    assert by_path["a.fits"].observation == ObservationFields(
+        facility="Schmidt", instrument="Cam A"
+    )
+    assert by_path["b.fits"].observation == ObservationFields(
+        facility="Schmidt",
+        instrument="Cam B",
+        time_start=datetime(1951, 11, 8, tzinfo=UTC),
+        calib_level=1,
+    )
+    assert by_path["cat/objects.fits"].observation is None  # a catalogue has none
+    # The JSON a producer writes round-trips through the archive's parser.
+    again = parse_manifest(manifest.to_json().encode())
+    assert again.files == manifest.files
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('{"nope.fits": {"instrument": "X"}}', "not in the delivery"),
+        ('{"cat/objects.fits": {"instrument": "X"}}', "has no observation fields"),
+        ('{"a.fits": {"instrumnet": "X"}}', "unknown field"),
+        ('{"a.fits": {"calib_level": 5}}', "calib_level"),
+        ('{"a.fits": {"time_start": "2020-01-01T00:00:00"}}', "timezone"),
+        ('{"a.fits": {"wavelength_min": 6e-7, "wavelength_max": 5e-7}}', "below"),
+    ],
+)
+def test_bad_observation_fields_are_refused_by_name(
+    delivery: Path, tmp_path: Path, text: str, words: str
+) -> None:
+    _add_image(delivery, "a.fits")
+    per_file = tmp_path / "observations.json"
+    per_file.write_text(text)
+    with pytest.raises(ManifestError, match=words):
+        build(delivery, observations=read_observations_file(per_file))

@@ -88,7 +88,7 @@ def test_profile_requires_obscore_columns(tmp_path: Path) -> None:
     rules = load_rules(folder, "xmm")
     assert rules.observation.required == (ObsField.INSTRUMENT_NAME, ObsField.T_MIN)
     assert load_rules(folder, "gaia").observation.required == ()
-    with pytest.raises(RulesError, match="observation.required"):
+    with pytest.raises(RulesError, match=r"observation\.required"):
         load_rules(
             rules_dir(tmp_path / "b", "", acme='[observation]\nrequired = ["t_mid"]\n'), "acme"
         )

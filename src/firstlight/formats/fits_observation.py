@@ -349,10 +349,13 @@ def _time_scale(headers: _Headers) -> str:
 
 
 def _exposure(headers: _Headers) -> tuple[float, str] | None:
-    """Seconds of exposure, from the first exposure keyword that holds a number >= 0."""
+    """Seconds of exposure, from the first exposure keyword that holds a number.
+
+    A negative one is passed on as written: the observation suite's range check names it.
+    """
     for key in EXPOSURE_KEYS:
         value = headers.number(key)
-        if value is None or value[0] < 0:
+        if value is None:
             continue
         comment = headers.comment(key)
         if key != "XPOSURE" and _MINUTES.search(comment):
