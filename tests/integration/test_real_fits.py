@@ -28,12 +28,18 @@ from erfa import ErfaWarning
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from firstlight.checks.filters import load_filters
+from firstlight.checks.fits_checks import check_fits_file
+from firstlight.checks.rules import load_rules
+from firstlight.checks.suites import load_suites
 from firstlight.cli import app
 from firstlight.config import Settings
 from firstlight.domain.findings import Severity
+from firstlight.domain.manifest import Manifest, ProductType
 from firstlight.services.context import Context
+from firstlight.services.validation import observation_expectations
 from firstlight.storage.schema import observations
-from tests.real_fits import CORPUS, deliver
+from tests.real_fits import BAD_DATE, CORPUS, deliver
 from tests.steps import release
 
 VALIDATIONS = Path(__file__).resolve().parents[2] / "validations"
@@ -338,3 +344,48 @@ def check_released(ctx: Context, delivery: Path) -> None:
     missing_sums = {f.file for f in found if f.check == "fits.checksum"}
     assert missing_sums == {item.name for item in CORPUS} - {"ngc1316_fk4.fits"}
     assert not [f for f in found if f.check == "fits.checksum" and "match" in f.reason]
+
+
+def test_a_real_defect_is_still_refused(tmp_path: Path) -> None:
+    """VLA FIRST's DATE-OBS = '19930417' is in no form the standard allows."""
+    delivery = deliver([BAD_DATE], tmp_path / "first")
+    rules = load_rules(VALIDATIONS, "realsky")
+    found = check_fits_file(delivery / BAD_DATE.name, BAD_DATE.name, ProductType.IMAGE, rules)
+    [error] = [f for f in found if f.severity is Severity.ERROR]
+    assert (error.check, error.hdu) == ("fits.keyword", 0)
+    assert "DATE-OBS is not a FITS date" in error.reason and "19930417" in str(error.observed)
+
+
+def test_the_strict_profile_still_catches_what_real_files_lack(tmp_path: Path) -> None:
+    """Under mission demo's profile the same files are refused, each reason named."""
+    delivery = deliver(CORPUS, tmp_path / "strict")
+    rules = load_rules(VALIDATIONS, "demo")
+    errors = {
+        (item.name, f.check, f.reason)
+        for item in CORPUS
+        for f in check_fits_file(delivery / item.name, item.name, ProductType.IMAGE, rules)
+        if f.severity is Severity.ERROR
+    }
+    assert ("poss1_m1.fits", "fits.checksum", "CHECKSUM is missing") in errors
+    assert ("poss1_m1.fits", "fits.keyword", "required keyword INSTRUME is missing") in errors
+    assert ("apogee_sip.fits", "fits.keyword", "required keyword TELESCOP is missing") in errors
+    assert ("ngc1316_fk4.fits", "fits.keyword", "required keyword DATE-OBS is missing") in errors
+    assert not [e for e in errors if e[0] == "ngc1316_fk4.fits" and "CHECKSUM" in e[2]]
+
+    manifest = Manifest.model_validate_json(
+        (make_delivery(tmp_path / "m") / "manifest.json").read_bytes()
+    )
+    findings = observation_expectations(
+        tmp_path / "m" / "real-2026-12",
+        manifest,
+        frozenset(),
+        load_suites(VALIDATIONS, "demo").observation,
+        tmp_path / "results",
+        filters=load_filters(VALIDATIONS, "demo"),
+        required=rules.observation.required,
+    )
+    required = {(f.file, f.column) for f in findings if f.severity is Severity.ERROR and f.column}
+    assert ("hst_lookup.fits", "t_min") in required
+    assert ("effelsberg_gal.fits", "instrument_name") in required
+    assert ("azp_1904-66.fits", "facility_name") not in required  # the manifest gave it
+    assert ("cfht_megacam.fits", "em_min") not in required  # the filter table gave it

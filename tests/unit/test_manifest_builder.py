@@ -231,3 +231,43 @@ def test_bad_observation_fields_are_refused_by_name(
     per_file.write_text(text)
     with pytest.raises(ManifestError, match=words):
         build(delivery, observations=read_observations_file(per_file))
+
+
+def test_manifest_command_takes_observation_options(delivery: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from firstlight.cli import app
+
+    _add_image(delivery, "a.fits")
+    _add_image(delivery, "b.fits")
+    per_file = tmp_path / "observations.json"
+    per_file.write_text('{"b.fits": {"instrument": "Cam B"}}')
+    result = CliRunner().invoke(
+        app,
+        [
+            "manifest", str(delivery), "--mission", "demo", "--delivery-id", "d-1",
+            "--release", "dr1", "--instrument", "Cam A", "--time-start", "1951-11-08T00:00:00",
+            "--wavelength-min", "6.2e-7", "--wavelength-max", "6.8e-7", "--calib-level", "1",
+            "--observations", str(per_file),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manifest = parse_manifest((delivery / MANIFEST_NAME).read_bytes())
+    by_path = {f.path: f.observation for f in manifest.files}
+    common = {
+        "time_start": datetime(1951, 11, 8, tzinfo=UTC),
+        "wavelength_min": 6.2e-7,
+        "wavelength_max": 6.8e-7,
+        "calib_level": 1,
+    }
+    assert by_path["a.fits"] == ObservationFields(instrument="Cam A", **common)
+    assert by_path["b.fits"] == ObservationFields(instrument="Cam B", **common)
+    assert by_path["docs/README.txt"] is None
+
+    bad = CliRunner().invoke(
+        app,
+        ["manifest", str(delivery), "--mission", "demo", "--delivery-id", "d-1",
+         "--release", "dr1", "--calib-level", "9"],
+    )  # fmt: skip
+    assert bad.exit_code == 2
+    assert "calib_level" in bad.output
