@@ -34,6 +34,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from firstlight.checks.catalogue_checks import READ_ERRORS, SAMPLE_ROWS
+from firstlight.checks.row_expectations import (
+    Evaluator,
+    FrameColumn,
+    column_of,
+    evaluator_for,
+    mostly_of,
+)
 from firstlight.checks.suites import (
     BoundExpectation,
     Suite,
@@ -88,8 +95,17 @@ def _batch_definition() -> Any:
 
 def build_suite(name: str, expectations: Sequence[BoundExpectation], *, per_row: bool) -> Any:
     """A ``gx.ExpectationSuite``; ``SuiteUnusableError`` names the expectation that cannot run."""
-    _batch_definition()  # imports Great Expectations quietly; a suite needs an active context
     import great_expectations as gx
+
+    suite = gx.ExpectationSuite(name=name)
+    for spec in expectations:
+        suite.add_expectation(build_expectation(spec, per_row=per_row))
+    return suite
+
+
+def build_expectation(spec: BoundExpectation, *, per_row: bool) -> Any:
+    """Great Expectations' own expectation of a spec: it checks the type and arguments."""
+    _batch_definition()  # imports Great Expectations quietly; a suite needs an active context
     from great_expectations.expectations.expectation import (
         ColumnMapExpectation,
         ColumnPairMapExpectation,
@@ -100,27 +116,24 @@ def build_suite(name: str, expectations: Sequence[BoundExpectation], *, per_row:
     )
     from great_expectations.expectations.metadata_types import FailureSeverity
 
-    suite = gx.ExpectationSuite(name=name)
-    for spec in expectations:
-        label = f"{spec.type}({_args(spec.kwargs)})"
-        try:
-            config = ExpectationConfiguration(
-                type=spec.type,
-                kwargs=dict(spec.kwargs),
-                meta=dict(spec.meta),
-                severity=FailureSeverity(spec.severity),
-            )
-            expectation = config.to_domain_obj()
-        except Exception as exc:  # Great Expectations raises many kinds; all mean "unusable"
-            raise SuiteUnusableError(f"{label}: {_text(exc)}") from exc
-        map_kinds = (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation)
-        if per_row and (not isinstance(expectation, map_kinds) or spec.type in _NOT_PER_ROW):
-            raise SuiteUnusableError(
-                f"{label}: a catalogue suite holds only row-level expectations "
-                "(whole-table ones cannot be summed over chunks; see docs/validation.md)"
-            )
-        suite.add_expectation(expectation)
-    return suite
+    label = f"{spec.type}({_args(spec.kwargs)})"
+    try:
+        config = ExpectationConfiguration(
+            type=spec.type,
+            kwargs=dict(spec.kwargs),
+            meta=dict(spec.meta),
+            severity=FailureSeverity(spec.severity),
+        )
+        expectation = config.to_domain_obj()
+    except Exception as exc:  # Great Expectations raises many kinds; all mean "unusable"
+        raise SuiteUnusableError(f"{label}: {_text(exc)}") from exc
+    map_kinds = (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation)
+    if per_row and (not isinstance(expectation, map_kinds) or spec.type in _NOT_PER_ROW):
+        raise SuiteUnusableError(
+            f"{label}: a catalogue suite holds only row-level expectations "
+            "(whole-table ones cannot be summed over chunks; see docs/validation.md)"
+        )
+    return expectation
 
 
 # --- summing results over chunks ------------------------------------------------------
@@ -200,6 +213,15 @@ class _Sum:
         }
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How a catalogue suite's expectations run on chunks: numpy where it can, else GE."""
+
+    vectorised: list[tuple[str, Evaluator, float | None]]  # (sum key, evaluator, mostly)
+    gx_suite: Any  # the rest as a Great Expectations suite, or None
+    gx_columns: list[str]  # the columns the rest reads
+
+
 @dataclass
 class SuiteRun:
     """One suite validated over one or more frames of the same file, results summed."""
@@ -212,12 +234,21 @@ class SuiteRun:
     sums: dict[str, _Sum] = field(default_factory=dict)
     frames: int = 0
     gx_suite: Any = None
+    plan: _Plan | None = None
 
     def __post_init__(self) -> None:
         self.gx_suite = build_suite(self.name, self.expectations, per_row=self.per_row)
+        # Results in the suite's order, whichever engine fills them in.
+        for expectation in self.gx_suite.expectations:
+            config = expectation.configuration.to_json_dict()
+            self.sums.setdefault(_sum_key(config), _Sum(config))
 
     def validate(self, frame: Any) -> None:
         """Validate one pandas frame (a chunk) and add its results to the sums."""
+        self._validate_frame(frame, self.gx_suite)
+        self.frames += 1
+
+    def _validate_frame(self, frame: Any, gx_suite: Any) -> None:
         batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
         result_format = {
             "result_format": "SUMMARY",
@@ -227,13 +258,49 @@ class SuiteRun:
         with warnings.catch_warnings():
             # Per-chunk metrics of an all-null chunk make numpy warn (mean of nothing).
             warnings.simplefilter("ignore", RuntimeWarning)
-            outcome = batch.validate(self.gx_suite, result_format=result_format)
+            outcome = batch.validate(gx_suite, result_format=result_format)
         for result in outcome.to_json_dict()["results"]:
             config = dict(result["expectation_config"])
             config["kwargs"] = {k: v for k, v in config["kwargs"].items() if k != "batch_id"}
-            key = json.dumps([config["type"], config["kwargs"]], sort_keys=True, default=str)
-            self.sums.setdefault(key, _Sum(config)).add(result)
+            self.sums.setdefault(_sum_key(config), _Sum(config)).add(result)
+
+    def validate_chunk(self, chunk: Chunk, offset: int) -> None:
+        """Validate one chunk of a catalogue: numpy evaluators, GE for what they do not cover."""
+        if self.plan is None:
+            self.plan = self._plan(chunk)
+        plan = self.plan
+        length = len(next(iter(chunk.values()))) if chunk else 0
+        if plan.vectorised:
+            used = {c for _, e, _ in plan.vectorised for c in e.columns}
+            columns = {name: column_of(chunk[name]) for name in used}
+            rows = np.arange(offset, offset + length, dtype=np.int64)
+            index = {
+                name: column_of(chunk[name]) if name in chunk else FrameColumn(rows, _none(rows))
+                for name in self.index_columns
+            }
+            for key, evaluator, mostly in plan.vectorised:
+                self.sums[key].add(evaluator.evaluate(columns, index, mostly, SAMPLE_ROWS))
+        if plan.gx_suite is not None:
+            self._validate_frame(chunk_frame(chunk, plan.gx_columns, offset), plan.gx_suite)
         self.frames += 1
+
+    def _plan(self, chunk: Chunk) -> _Plan:
+        dtypes = {name: column_of(values).values.dtype for name, values in chunk.items()}
+        vectorised = []
+        rest = []
+        for spec in self.expectations:
+            config = build_expectation(spec, per_row=self.per_row).configuration.to_json_dict()
+            evaluator = evaluator_for(spec.type, spec.kwargs, dtypes)
+            if evaluator is None:
+                rest.append(spec)
+            else:
+                vectorised.append((_sum_key(config), evaluator, mostly_of(spec.kwargs)))
+        if not rest:
+            return _Plan(vectorised, None, [])
+        gx_suite = build_suite(self.name, rest, per_row=self.per_row)
+        index = [c for c in self.index_columns if c != ROW_COLUMN]
+        columns = sorted({c for e in rest for c in e.columns} | set(index))
+        return _Plan(vectorised, gx_suite, columns)
 
     def validation_result(self) -> dict[str, Any]:
         """The summed ``ExpectationSuiteValidationResult`` (for Data Docs), as a dict."""
@@ -278,7 +345,7 @@ class SuiteRun:
         return found
 
     def write(self, results_dir: Path | None, stem: str) -> None:
-        if results_dir is None or not self.sums:
+        if results_dir is None or not self.frames:
             return
         results_dir.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", stem) + RESULTS_SUFFIX
@@ -365,7 +432,6 @@ def _catalogue_suite(  # noqa: PLR0917  (check_catalogue_suite's arguments, pass
         return []
     spelled = {name.lower(): name for name in present}
     key = spelled.get(table.primary_key.lower()) if table.primary_key else None
-    used = sorted({c for e in bound for c in e.columns} | ({key} if key else set()))
     try:
         run = SuiteRun(suite.name, rel, bound, [*([key] if key else []), ROW_COLUMN], per_row=True)
     except SuiteUnusableError as exc:
@@ -374,7 +440,7 @@ def _catalogue_suite(  # noqa: PLR0917  (check_catalogue_suite's arguments, pass
     try:
         for chunk in reader.iter_chunks(chunk_rows):
             length = len(next(iter(chunk.values()))) if chunk else 0
-            run.validate(chunk_frame(chunk, used, offset))
+            run.validate_chunk(chunk, offset)
             offset += length
     except READ_ERRORS:
         return []
@@ -455,6 +521,15 @@ def _with_file(finding: Finding, file: str | None) -> Finding:
 
 
 # --- shared ---------------------------------------------------------------------------
+
+
+def _sum_key(config: Mapping[str, Any]) -> str:
+    """One expectation's identity in a suite: its type and arguments."""
+    return json.dumps([config["type"], config["kwargs"]], sort_keys=True, default=str)
+
+
+def _none(values: NDArray[Any]) -> NDArray[np.bool_]:
+    return np.zeros(values.shape, dtype=bool)
 
 
 def _unusable(suite: Suite, exc: Exception, file: str | None) -> Finding:
