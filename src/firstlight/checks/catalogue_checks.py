@@ -2,8 +2,8 @@
 
 Belongs here: checks of a catalogue's columns and rows, whatever its format
 (FITS, VOTable, CSV, Parquet), streamed chunk by chunk through
-``formats.tables`` so memory stays bounded: per row only the primary key is
-kept (with its row number) to find duplicates at the end. FITS structure is
+``formats.tables`` so memory stays bounded, key uniqueness included (``duplicate_keys``
+spills keys to disk beyond a fixed number). FITS structure is
 ``fits_checks``' business.
 
 Check names: ``table.read``, ``table.columns``, ``table.empty``,
@@ -26,10 +26,13 @@ import pyarrow as pa
 from astropy import units as u
 from numpy.typing import NDArray
 
+from firstlight.checks.duplicate_keys import DuplicateKeys
 from firstlight.checks.fits_checks import BROKEN_FITS_ERRORS
 from firstlight.domain.findings import Finding, Severity
 from firstlight.domain.manifest import Column, DataType, FileFormat, TableDefinition
 from firstlight.formats.columns import Chunk
+from firstlight.formats.fits_table import FitsTableReader
+from firstlight.formats.parquet_table import ParquetTableReader
 from firstlight.formats.tables import TableReader, open_table
 
 SAMPLE_ROWS = 10
@@ -190,32 +193,17 @@ class _Tally:
 
 @dataclass
 class _KeyScan:
-    """Null keys as they stream by; non-null keys and their rows kept for the end."""
+    """Null keys as they stream by; non-null keys to the duplicate finder (bounded memory)."""
 
+    duplicates: DuplicateKeys
     nulls: _Tally = field(default_factory=_Tally)
-    values: list[NDArray[Any]] = field(default_factory=list)
-    rows: list[NDArray[np.int64]] = field(default_factory=list)
 
     def add(self, column: NDArray[Any], offset: int) -> None:
         null = null_keys(column)
         self.nulls.add(null, column, offset)
         keep = ~null
-        self.values.append(np.asarray(np.ma.getdata(column)[keep]))
-        self.rows.append(np.flatnonzero(keep).astype(np.int64) + offset)
-
-    def duplicates(self) -> tuple[NDArray[np.int64], NDArray[Any]]:
-        """Rows whose key another row also has (ascending), and the keys repeated."""
-        if not self.values:
-            return np.empty(0, np.int64), np.empty(0)
-        values = np.concatenate(self.values)
-        rows = np.concatenate(self.rows)
-        order = np.argsort(values, kind="stable")
-        ordered = values[order]
-        same = ordered[1:] == ordered[:-1]
-        involved = np.zeros(ordered.size, dtype=bool)
-        involved[1:] |= same
-        involved[:-1] |= same
-        return np.sort(rows[order[involved]]), np.unique(ordered[1:][same])
+        rows = np.flatnonzero(keep).astype(np.int64) + offset
+        self.duplicates.add(np.asarray(np.ma.getdata(column)[keep]), rows)
 
 
 def null_keys(column: NDArray[Any]) -> NDArray[np.bool_]:
@@ -236,10 +224,10 @@ class _RowScan:
     ra: str | None
     dec: str | None
     key: str | None
+    keys: _KeyScan
     rows: int = 0
     ra_bad: _Tally = field(default_factory=_Tally)
     dec_bad: _Tally = field(default_factory=_Tally)
-    keys: _KeyScan = field(default_factory=_KeyScan)
 
     def add(self, chunk: Chunk) -> None:
         length = len(next(iter(chunk.values()))) if chunk else 0
@@ -263,10 +251,19 @@ def scan_rows(
     def in_file(name: str | None) -> str | None:
         return None if name is None else spelled.get(name.lower())
 
-    scan = _RowScan(ra=in_file(table.ra), dec=in_file(table.dec), key=in_file(table.primary_key))
-    for chunk in reader.iter_chunks(chunk_rows):
-        scan.add(chunk)
-    return _row_findings(scan, rel)
+    # Sizes the key spill's partitions; a TABLEDATA VOTable or a CSV would have to be
+    # read once more to count its rows, so those take the fixed number of partitions.
+    counted = isinstance(reader, FitsTableReader | ParquetTableReader)
+    with DuplicateKeys(reader.num_rows() if counted else None) as duplicates:
+        scan = _RowScan(
+            ra=in_file(table.ra),
+            dec=in_file(table.dec),
+            key=in_file(table.primary_key),
+            keys=_KeyScan(duplicates),
+        )
+        for chunk in reader.iter_chunks(chunk_rows):
+            scan.add(chunk)
+        return _row_findings(scan, rel)
 
 
 def _row_findings(scan: _RowScan, rel: str) -> list[Finding]:
@@ -288,17 +285,17 @@ def _row_findings(scan: _RowScan, rel: str) -> list[Finding]:
 
 
 def _duplicate_finding(keys: _KeyScan, rel: str, column: str) -> Finding | None:
-    rows, repeated = keys.duplicates()
-    if not rows.size:
+    found = keys.duplicates.duplicates()
+    if not found.rows:
         return None
-    sample = ", ".join(str(v) for v in repeated[:SAMPLE_ROWS])
+    sample = ", ".join(str(v) for v in found.sample_keys)
     return Finding(
         "table.key_unique",
-        f"{rows.size} rows share {repeated.size} key values with another row",
+        f"{found.rows} rows share {found.keys} key values with another row",
         file=rel,
         column=column,
-        failing_count=int(rows.size),
-        sample_rows=tuple(int(r) for r in rows[:SAMPLE_ROWS]),
+        failing_count=found.rows,
+        sample_rows=found.sample_rows,
         observed=f"e.g. {sample}",
     )
 
