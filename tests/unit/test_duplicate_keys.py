@@ -25,15 +25,13 @@ def naive(keys: np.ndarray) -> Duplicates:
     )
 
 
-def streamed(
-    keys: np.ndarray, chunk: int, partition_rows: int, expected: int | None
-) -> tuple[Duplicates, DuplicateKeys]:
+def streamed(keys: np.ndarray, chunk: int, partition_rows: int, expected: int | None) -> Duplicates:
     finder = DuplicateKeys(expected, partition_rows=partition_rows)
     with finder:
         for start in range(0, keys.size, chunk):
             part = keys[start : start + chunk]
             finder.add(part, np.arange(start, start + part.size, dtype=np.int64))
-        return finder.duplicates(), finder
+        return finder.duplicates()
 
 
 def keys_of(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -45,8 +43,7 @@ def keys_of(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
         values[::97] = 0.0
         return values
     if kind == "string":
-        words = np.array([f"s{'x' * (i % 7)}{i}" for i in rng.integers(0, 3 * n, n)])
-        return words
+        return np.array([f"s{'x' * (i % 7)}{i}" for i in rng.integers(0, 3 * n, n)])
     if kind == "sorted":
         return np.arange(n, dtype=np.int64) * 3
     if kind == "sorted-then-repeat":
@@ -65,7 +62,7 @@ def test_duplicates_equal_an_in_memory_count(
 ) -> None:
     rng = np.random.default_rng(7)
     keys = keys_of(kind, rng, 2_000)
-    found, _ = streamed(keys, 170, partition_rows, expected)
+    found = streamed(keys, 170, partition_rows, expected)
     assert found == naive(keys)
     if kind.startswith("sorted"):
         assert found.rows == (0 if kind == "sorted" else 2)
@@ -73,7 +70,7 @@ def test_duplicates_equal_an_in_memory_count(
 
 def test_string_keys_hash_alike_whatever_their_chunk_width() -> None:
     keys = np.array(["a", "bb", "a", "cccccccc", "bb"])
-    found, _ = streamed(keys, 2, 1, None)  # every chunk a different width, every key spilled
+    found = streamed(keys, 2, 1, None)  # every chunk a different width, every key spilled
     assert found == Duplicates(4, 2, (0, 1, 2, 4), ("a", "bb"))
 
 
@@ -83,7 +80,7 @@ def test_spill_is_removed_when_closed(tmp_path: Path, monkeypatch: Any) -> None:
 
     monkeypatch.setattr(tempfile, "tempdir", None)
     keys = np.random.default_rng(1).integers(0, 100, 1_000)
-    found, finder = streamed(keys, 100, 50, 1_000)
+    found = streamed(keys, 100, 50, 1_000)
     assert found.rows > 0
     assert list(tmp_path.iterdir()) == []
 

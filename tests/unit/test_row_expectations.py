@@ -223,9 +223,9 @@ def test_summed_results_over_chunks_equal_great_expectations() -> None:
     for mine, gx in zip(ours["results"], theirs["results"], strict=True):
         assert mine["expectation_config"] == gx["expectation_config"]
         assert mine["success"] == gx["success"]
-        assert same(
-            json.loads(json.dumps(mine["result"])), json.loads(json.dumps(gx["result"]))
-        ), mine["expectation_config"]
+        assert same(json.loads(json.dumps(mine["result"])), json.loads(json.dumps(gx["result"]))), (
+            mine["expectation_config"]
+        )
 
 
 def test_arguments_without_an_evaluator_leave_the_expectation_to_great_expectations() -> None:

@@ -99,6 +99,50 @@ def test_fits_nulls_are_masked(tmp_path: Path) -> None:
     assert not isinstance(chunks[0]["source_id"], np.ma.MaskedArray)
 
 
+def write_plain_fits(path: Path, rows: int = 11) -> Path:
+    """Only plain numbers (B, I, J, K, E, D), with TNULLn and NaN nulls, after an image."""
+    n = np.arange(rows)
+    cols = [
+        fits.Column("byte", "B", array=(n % 256).astype(np.uint8)),
+        fits.Column("short", "I", null=-1, array=np.where(n % 3 == 0, -1, n).astype(np.int16)),
+        fits.Column("int", "J", array=(n * 1000).astype(np.int32)),
+        fits.Column("long", "K", null=-7, array=np.where(n % 4 == 1, -7, n * 2**40)),
+        fits.Column("mag", "E", array=np.where(n % 5 == 2, np.nan, n / 3).astype(np.float32)),
+        fits.Column("ra", "D", array=np.where(n == 4, np.inf, n * 0.1)),
+    ]
+    table = fits.BinTableHDU.from_columns(cols)
+    fits.HDUList([fits.PrimaryHDU(np.zeros((3, 3))), table]).writeto(path)
+    return path
+
+
+def test_fits_plain_tables_read_through_a_map_equal_astropys_values(tmp_path: Path) -> None:
+    from firstlight.formats.fits_table import FitsTableReader
+
+    plain = FitsTableReader(write_plain_fits(tmp_path / "plain.fits"))
+    assert plain._plain is not None
+    slow = FitsTableReader(plain.path)
+    slow._plain = None
+    for ours, theirs in zip(plain.iter_chunks(4), slow.iter_chunks(4), strict=True):
+        assert ours.keys() == theirs.keys()
+        for name in ours:
+            a, b = ours[name], theirs[name]
+            assert a.dtype == b.dtype
+            assert a.dtype.isnative
+            assert np.ma.getmaskarray(a).tolist() == np.ma.getmaskarray(b).tolist()
+            assert np.array_equal(np.ma.getdata(a), np.ma.getdata(b), equal_nan=True)
+    # Scaled, logical, string or unsigned columns: astropy reads the table.
+    assert FitsTableReader(write_fits_table(tmp_path / "t.fits"))._plain is None
+
+
+def test_fits_chunks_of_some_columns(tmp_path: Path) -> None:
+    for path in (write_plain_fits(tmp_path / "p.fits"), write_fits_table(tmp_path / "t.fits")):
+        reader = open_table(path, FileFormat.FITS)
+        first = reader.columns()[0].name
+        chunks = list(reader.iter_chunks(4, {first, "mag"}))
+        assert [sorted(c) for c in chunks] == [sorted([first, "mag"])] * len(chunks)
+        assert sum(len(c["mag"]) for c in chunks) == reader.num_rows()
+
+
 def test_fits_reader_reads_the_first_binary_table_after_images(tmp_path: Path) -> None:
     path = tmp_path / "mixed.fits"
     table = fits.BinTableHDU.from_columns([fits.Column("x", "E", array=np.ones(4))])

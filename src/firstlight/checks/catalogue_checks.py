@@ -261,7 +261,10 @@ def scan_rows(
             key=in_file(table.primary_key),
             keys=_KeyScan(duplicates),
         )
-        for chunk in reader.iter_chunks(chunk_rows):
+        # Only the columns judged here are read (all of them if none plays a role: the rows
+        # are still counted).
+        wanted = [c for c in (scan.ra, scan.dec, scan.key) if c is not None] or None
+        for chunk in reader.iter_chunks(chunk_rows, wanted):
             scan.add(chunk)
         return _row_findings(scan, rel)
 

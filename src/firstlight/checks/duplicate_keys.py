@@ -53,7 +53,9 @@ class _Found:
 
     def add(self, keys: NDArray[Any], rows: NDArray[np.int64]) -> None:
         """One partition's keys and rows (every row of each of its key values)."""
-        order = np.argsort(keys, kind="stable")
+        if not _repeats(keys):
+            return
+        order = np.argsort(keys)  # the rows found are sorted afterwards: no need for stable
         ordered = keys[order]
         same = ordered[1:] == ordered[:-1]
         involved = np.zeros(ordered.size, dtype=bool)
@@ -66,13 +68,12 @@ class _Found:
         self.sample_keys.append(repeated[:SAMPLE])
 
     def result(self) -> Duplicates:
-        rows = np.sort(np.concatenate(self.sample_rows))[:SAMPLE] if self.sample_rows else []
-        keys = np.sort(np.concatenate(self.sample_keys))[:SAMPLE] if self.sample_keys else []
+        if not self.rows:
+            return Duplicates(0, 0, (), ())
+        rows = np.sort(np.concatenate(self.sample_rows))[:SAMPLE]
+        keys = np.sort(np.concatenate(self.sample_keys))[:SAMPLE]
         return Duplicates(
-            self.rows,
-            self.keys,
-            tuple(int(r) for r in rows),
-            tuple(k.item() if hasattr(k, "item") else k for k in keys),
+            self.rows, self.keys, tuple(int(r) for r in rows), tuple(k.item() for k in keys)
         )
 
 
@@ -132,8 +133,7 @@ class DuplicateKeys:
         self._spill.finish()
         for partition in range(self._spill.count):
             keys = self._spill.keys(partition)
-            ordered = np.sort(keys)
-            if keys.size and bool(np.any(ordered[1:] == ordered[:-1])):
+            if _repeats(keys):  # most often not: then its rows are never read back
                 found.add(keys, self._spill.rows(partition))
         return found.result()
 
@@ -189,6 +189,12 @@ class _Spill:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def _repeats(keys: NDArray[Any]) -> bool:
+    """Whether any key occurs twice (a sort of the keys alone: cheaper than their order)."""
+    ordered = np.sort(keys)
+    return bool(np.any(ordered[1:] == ordered[:-1]))
+
+
 def partition_of(keys: NDArray[Any], count: int) -> NDArray[np.intp]:
     """Which of ``count`` partitions each key goes to: equal keys, equal partition."""
     if keys.dtype.kind == "U":
@@ -201,4 +207,5 @@ def partition_of(keys: NDArray[Any], count: int) -> NDArray[np.intp]:
     else:
         hashed = keys.astype(np.int64).view(np.uint64)
     mixed = (hashed * _MULTIPLIER) >> np.uint64(32)
-    return (mixed % np.uint64(count)).astype(np.intp)
+    part: NDArray[np.intp] = (mixed % np.uint64(count)).astype(np.intp)
+    return part

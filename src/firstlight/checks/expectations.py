@@ -438,7 +438,8 @@ def _catalogue_suite(  # noqa: PLR0917  (check_catalogue_suite's arguments, pass
         return [_unusable(suite, exc, rel)]
     offset = 0
     try:
-        for chunk in reader.iter_chunks(chunk_rows):
+        used = {c for e in bound for c in e.columns} | ({key} if key else set())
+        for chunk in reader.iter_chunks(chunk_rows, used or None):
             length = len(next(iter(chunk.values()))) if chunk else 0
             run.validate_chunk(chunk, offset)
             offset += length

@@ -10,6 +10,7 @@ knows a file format: the readers import this module, never the other way.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,13 @@ def canonical(values: NDArray[Any], datatype: DataType) -> NDArray[Any]:
     if values.dtype.kind == "u" and values.size and int(values.max()) > _INT64_MAX:
         raise FormatError(f"unsigned value {int(values.max())} does not fit a signed int64")
     return np.asarray(values).astype(_CANONICAL[datatype], copy=True)
+
+
+def selected(chunk: Chunk, columns: Collection[str] | None) -> Chunk:
+    """Only the named columns of a chunk (all for None), for readers that parse whole rows."""
+    if columns is None:
+        return chunk
+    return {name: values for name, values in chunk.items() if name in columns}
 
 
 def masked(values: NDArray[Any], mask: NDArray[np.bool_] | None) -> NDArray[Any]:

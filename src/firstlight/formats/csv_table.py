@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from firstlight.formats.arrow_chunks import (
     normal_arrow_type,
     rebatch,
 )
-from firstlight.formats.columns import Chunk, check_chunk_rows, describe_column
+from firstlight.formats.columns import Chunk, check_chunk_rows, describe_column, selected
 from firstlight.formats.detect import FormatError, csv_delimiter
 
 # Values read as null from CSV; "NA" stays a value (it is a valid name or code).
@@ -60,11 +60,14 @@ class CsvTableReader:
     def description(self) -> None:
         return None
 
-    def iter_chunks(self, chunk_rows: int) -> Iterator[Chunk]:
+    def iter_chunks(
+        self, chunk_rows: int, columns: Collection[str] | None = None
+    ) -> Iterator[Chunk]:
         check_chunk_rows(chunk_rows)
         reader = self._open(self._schema)
         try:
-            yield from arrow_chunks(self.path, rebatch(reader, chunk_rows), self._schema)
+            for chunk in arrow_chunks(self.path, rebatch(reader, chunk_rows), self._schema):
+                yield selected(chunk, columns)
         except pa.ArrowException as exc:
             raise _csv_error(self.path, "", exc, self._schema) from exc
         finally:

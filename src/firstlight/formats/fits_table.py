@@ -10,7 +10,7 @@ refusal of array and variable-length columns.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,18 +67,27 @@ class FitsTableReader:
             comment = ""
         return comment or str(self._header["EXTNAME"]).strip() or None
 
-    def iter_chunks(self, chunk_rows: int) -> Iterator[Chunk]:
+    def iter_chunks(
+        self, chunk_rows: int, columns: Collection[str] | None = None
+    ) -> Iterator[Chunk]:
         check_chunk_rows(chunk_rows)
         total = self.num_rows()
+        wanted = [
+            (i, name, datatype)
+            for i, (name, datatype) in enumerate(self._types)
+            if columns is None or name in columns
+        ]
         for start in range(0, total, chunk_rows):
-            yield self._read(start, min(start + chunk_rows, total))
+            yield self._read(start, min(start + chunk_rows, total), wanted)
 
-    def _read(self, start: int, stop: int) -> Chunk:
+    def _read(self, start: int, stop: int, wanted: list[tuple[int, str, DataType]]) -> Chunk:
         if self._plain is not None:
-            return self._read_plain(start, stop, self._plain)
-        return self._read_astropy(start, stop)
+            return self._read_plain(start, stop, self._plain, wanted)
+        return self._read_astropy(start, stop, wanted)
 
-    def _read_plain(self, start: int, stop: int, layout: _PlainLayout) -> Chunk:
+    def _read_plain(
+        self, start: int, stop: int, layout: _PlainLayout, wanted: list[tuple[int, str, DataType]]
+    ) -> Chunk:
         """Rows ``start`` to ``stop`` of a table whose stored values are its values.
 
         A memory map of just these rows (unmapped when its copies are made): the
@@ -92,7 +101,7 @@ class FitsTableReader:
         )  # fmt: skip
         try:
             chunk: Chunk = {}
-            for i, (name, datatype) in enumerate(self._types):
+            for i, name, datatype in wanted:
                 stored = rows[(record.names or ())[i]]
                 values = canonical(np.asarray(stored), datatype)
                 chunk[name] = masked(values, self._null_mask(i + 1, datatype, values, stored))
@@ -100,7 +109,9 @@ class FitsTableReader:
         finally:
             del rows
 
-    def _read_astropy(self, start: int, stop: int) -> Chunk:
+    def _read_astropy(
+        self, start: int, stop: int, wanted: list[tuple[int, str, DataType]]
+    ) -> Chunk:
         """Rows ``start`` to ``stop`` through a memory map of their own.
 
         The pages a mapping has touched stay resident (and counted in the
@@ -113,14 +124,16 @@ class FitsTableReader:
             # The raw records (big-endian, unscaled) hold what TNULLn and 'L' nulls mean.
             raw = data.view(np.ndarray)
             try:
-                return self._chunk(data[start:stop], raw[start:stop])
+                return self._chunk(data[start:stop], raw[start:stop], wanted)
             finally:
                 # Drop the views so closing the file can unmap it.
                 del data, raw
 
-    def _chunk(self, records: Any, raw: NDArray[Any]) -> Chunk:
+    def _chunk(
+        self, records: Any, raw: NDArray[Any], wanted: list[tuple[int, str, DataType]]
+    ) -> Chunk:
         chunk: Chunk = {}
-        for i, (name, datatype) in enumerate(self._types):
+        for i, name, datatype in wanted:
             try:
                 values = canonical(np.asarray(records.field(i)), datatype)
             except (FormatError, UnicodeDecodeError) as exc:

@@ -7,7 +7,7 @@ metadata (unit, UCD, description) taken from the Parquet schema's fields.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from firstlight.formats.arrow_chunks import (
     normal_arrow_type,
     rebatch,
 )
-from firstlight.formats.columns import Chunk, check_chunk_rows, describe_column
+from firstlight.formats.columns import Chunk, check_chunk_rows, describe_column, selected
 from firstlight.formats.detect import FormatError
 
 
@@ -58,12 +58,15 @@ class ParquetTableReader:
     def description(self) -> None:
         return None
 
-    def iter_chunks(self, chunk_rows: int) -> Iterator[Chunk]:
+    def iter_chunks(
+        self, chunk_rows: int, columns: Collection[str] | None = None
+    ) -> Iterator[Chunk]:
         check_chunk_rows(chunk_rows)
         try:
             with pq.ParquetFile(self.path) as pf:
                 batches = pf.iter_batches(batch_size=chunk_rows)
-                yield from arrow_chunks(self.path, rebatch(batches, chunk_rows), self._schema)
+                for chunk in arrow_chunks(self.path, rebatch(batches, chunk_rows), self._schema):
+                    yield selected(chunk, columns)
         except (pa.ArrowException, OSError) as exc:
             raise FormatError(f"{self.path.name}: {exc}") from exc
 

@@ -2,7 +2,8 @@
 
 Belongs here: ``TableReader`` (what every reader says: its columns as the
 manifest's ``Column``, its row count when the format knows it, and its rows as
-chunks of at most ``chunk_rows`` rows, see ``formats.columns``), ``open_table``
+chunks of at most ``chunk_rows`` rows, see ``formats.columns``, of every column or
+of the ``columns`` named), ``open_table``
 choosing the reader of a format, and describing a table file as a
 ``TableDefinition`` with its primary key and position columns guessed from
 UCDs and usual names. The readers live in ``fits_table``, ``votable``,
@@ -13,7 +14,7 @@ parses whole.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -50,7 +51,9 @@ class TableReader(Protocol):
 
     def num_rows(self) -> int | None: ...
 
-    def iter_chunks(self, chunk_rows: int) -> Iterator[Chunk]: ...
+    def iter_chunks(
+        self, chunk_rows: int, columns: Collection[str] | None = None
+    ) -> Iterator[Chunk]: ...
 
 
 def open_table(

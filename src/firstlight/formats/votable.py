@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from firstlight.formats.columns import (
     datatype_of,
     describe_column,
     masked,
+    selected,
 )
 from firstlight.formats.detect import FormatError, scan_xml_prolog
 
@@ -77,19 +78,21 @@ class VOTableReader:
     def description(self) -> str | None:
         return self._header.description
 
-    def iter_chunks(self, chunk_rows: int) -> Iterator[Chunk]:
+    def iter_chunks(
+        self, chunk_rows: int, columns: Collection[str] | None = None
+    ) -> Iterator[Chunk]:
         check_chunk_rows(chunk_rows)
         if self._whole is not None:
-            yield from self._whole.iter_chunks(chunk_rows)
+            yield from self._whole.iter_chunks(chunk_rows, columns)
             return
         rows: list[list[str]] = []
         for row in _tabledata_rows(self.path, len(self._header.fields)):
             rows.append(row)
             if len(rows) == chunk_rows:
-                yield self._chunk(rows)
+                yield selected(self._chunk(rows), columns)
                 rows = []
         if rows:
-            yield self._chunk(rows)
+            yield selected(self._chunk(rows), columns)
 
     def _chunk(self, rows: list[list[str]]) -> Chunk:
         chunk: Chunk = {}
@@ -372,11 +375,15 @@ class _WholeVOTable:
     def num_rows(self) -> int:
         return len(self._array)
 
-    def iter_chunks(self, chunk_rows: int) -> Iterator[Chunk]:
+    def iter_chunks(
+        self, chunk_rows: int, columns: Collection[str] | None = None
+    ) -> Iterator[Chunk]:
         names = self._array.dtype.names or ()
         for start in range(0, len(self._array), chunk_rows):
             chunk: Chunk = {}
             for column, key in zip(self._columns, names, strict=True):
+                if columns is not None and column.name not in columns:
+                    continue
                 part = self._array[key][start : start + chunk_rows]
                 values = canonical(np.ma.getdata(part), column.datatype)
                 chunk[column.name] = masked(values, np.ma.getmaskarray(part))
