@@ -67,6 +67,18 @@ def test_datasum_and_checksum_match_astropy(sealed: Path, index: int) -> None:
     assert whole == NEGATIVE_ZERO
 
 
+@pytest.mark.parametrize("index", [0, 1], ids=["image", "bintable"])
+def test_file_range_summed_window_by_window_is_the_same(
+    sealed: Path, index: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large files are mapped a window at a time (flat memory): windows of 7 words here."""
+    import firstlight.formats.fits_checksum as checksum
+
+    header, _, data_start, data_length = spans(sealed)[index]
+    monkeypatch.setattr(checksum, "_WINDOW_WORDS", 7)
+    assert sum_file_range(sealed, data_start, data_length) == int(header["DATASUM"])
+
+
 def test_incremental_sum_in_odd_pieces_matches_the_file_range(sealed: Path) -> None:
     data = sealed.read_bytes()
     summed = OnesComplementSum()

@@ -7,7 +7,8 @@ another row, exactly, holding at most about ``partition_rows`` keys at once:
 - keys and rows stay in memory up to ``partition_rows``; beyond
   that they are spilled to disk, split by a hash of the key into enough
   partitions that each holds about ``partition_rows`` (from the table's row
-  count when the format knows it, else ``UNKNOWN_PARTITIONS``), so equal keys
+  count when the format knows it, else ``UNKNOWN_PARTITIONS``; at most
+  ``MAX_PARTITIONS``, two open files each), so equal keys
   always meet in one partition, which is then sorted on its own. Rows are
   read back only for a partition that has a duplicate;
 - keys that arrived in strictly increasing order (a catalogue sorted by its
@@ -30,6 +31,7 @@ from numpy.typing import NDArray
 
 PARTITION_ROWS = 1_000_000  # about 40 MB of keys, rows and sort order at once
 UNKNOWN_PARTITIONS = 64  # when the format does not say how many rows it holds
+MAX_PARTITIONS = 256  # two open files each, numbers fit a uint16; beyond, partitions grow
 SAMPLE = 10
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: spreads nearby keys
 
@@ -140,7 +142,7 @@ class DuplicateKeys:
     def _partitions(self) -> int:
         if self.expected_rows is None:
             return UNKNOWN_PARTITIONS
-        return max(2, math.ceil(self.expected_rows / self.partition_rows))
+        return min(MAX_PARTITIONS, max(2, math.ceil(self.expected_rows / self.partition_rows)))
 
 
 class _Spill:
@@ -149,6 +151,7 @@ class _Spill:
     def __init__(self, count: int) -> None:
         self.count = count
         self.folder = Path(tempfile.mkdtemp(prefix="firstlight-keys-"))
+        self._dtype: np.dtype[Any] | None = None  # numeric keys: raw, in the first chunk's type
         self._keys: list[IO[bytes]] = []
         self._rows: list[IO[bytes]] = []
         for i in range(count):
@@ -156,16 +159,21 @@ class _Spill:
             self._rows.append((self.folder / f"{i}.rows").open("wb"))
 
     def write(self, keys: NDArray[Any], rows: NDArray[np.int64]) -> None:
+        if self._dtype is None:
+            self._dtype = None if keys.dtype.kind == "U" else keys.dtype
         part = partition_of(keys, self.count)
-        order = np.argsort(part, kind="stable")
+        order = np.argsort(part, kind="stable")  # a radix sort: partitions are small integers
         bounds = np.searchsorted(part[order], np.arange(self.count + 1))
-        keys, rows = keys[order], rows[order]
+        keys, rows = keys[order], rows[order].astype(np.int64, copy=False)
         for i in range(self.count):
             lo, hi = bounds[i], bounds[i + 1]
             if hi > lo:
-                # np.save blocks: string keys change width from chunk to chunk.
-                np.save(self._keys[i], keys[lo:hi], allow_pickle=False)
-                rows[lo:hi].astype(np.int64, copy=False).tofile(self._rows[i])
+                if self._dtype is None:
+                    # np.save blocks: string keys change width from chunk to chunk.
+                    np.save(self._keys[i], keys[lo:hi], allow_pickle=False)
+                else:
+                    keys[lo:hi].astype(self._dtype, copy=False).tofile(self._keys[i])
+                rows[lo:hi].tofile(self._rows[i])
 
     def finish(self) -> None:
         for handle in (*self._keys, *self._rows):
@@ -173,6 +181,8 @@ class _Spill:
 
     def keys(self, partition: int) -> NDArray[Any]:
         path = self.folder / f"{partition}.keys"
+        if self._dtype is not None:
+            return np.fromfile(path, dtype=self._dtype)
         blocks = []
         size = path.stat().st_size
         with path.open("rb") as handle:
@@ -195,7 +205,7 @@ def _repeats(keys: NDArray[Any]) -> bool:
     return bool(np.any(ordered[1:] == ordered[:-1]))
 
 
-def partition_of(keys: NDArray[Any], count: int) -> NDArray[np.intp]:
+def partition_of(keys: NDArray[Any], count: int) -> NDArray[np.uint16]:
     """Which of ``count`` partitions each key goes to: equal keys, equal partition."""
     if keys.dtype.kind == "U":
         codes = np.ascontiguousarray(keys).view(np.uint32).reshape(keys.size, -1)
@@ -207,5 +217,5 @@ def partition_of(keys: NDArray[Any], count: int) -> NDArray[np.intp]:
     else:
         hashed = keys.astype(np.int64).view(np.uint64)
     mixed = (hashed * _MULTIPLIER) >> np.uint64(32)
-    part: NDArray[np.intp] = (mixed % np.uint64(count)).astype(np.intp)
+    part: NDArray[np.uint16] = (mixed % np.uint64(count)).astype(np.uint16)
     return part

@@ -68,6 +68,9 @@ class OnesComplementSum:
         return fold(self._value + _padded_word(self._carry))
 
 
+_WINDOW_WORDS = 2**24  # 64 MiB
+
+
 def sum_file_range(path: Path, start: int, length: int) -> int:
     """Ones'-complement sum of ``length`` bytes of ``path`` from ``start`` (memory-mapped).
 
@@ -77,10 +80,13 @@ def sum_file_range(path: Path, start: int, length: int) -> int:
         return 0
     count, rest = divmod(length, 4)
     total = 0
-    if count:
-        words = np.memmap(path, dtype=">u4", mode="r", offset=start, shape=(count,))
+    # A window at a time: the pages a mapping touched stay resident (and count in the
+    # process's memory) until it is unmapped, so one mapping would grow with the file.
+    for first in range(0, count, _WINDOW_WORDS):
+        size = min(_WINDOW_WORDS, count - first)
+        words = np.memmap(path, dtype=">u4", mode="r", offset=start + 4 * first, shape=(size,))
         try:
-            total = _sum_words(words)
+            total = fold(total + _sum_words(words))
         finally:
             del words  # unmap now, not at garbage collection
     if rest:
