@@ -250,11 +250,16 @@ def run_ge_sql(server: str, delivery: Path) -> dict[str, Any]:
 def run() -> str:
     """Measure, write the JSON, return the markdown section."""
     sizes = os.environ.get("FIRSTLIGHT_BENCH_VALIDATION_ROWS", "1000000,10000000")
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="firstlight-bench-validation-") as tmp:
         runs = [measure(int(n), Path(tmp)) for n in sizes.split(",") if n.strip()]
     result: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average": load,
+        },
         "chunk_rows": CHUNK_ROWS,
         "repeats": repeats(),
         "runs": runs,
@@ -275,7 +280,9 @@ def render(result: dict[str, Any]) -> str:
         "same checks written as plain vectorised numpy over the memory-mapped table (every key",
         "in memory), same run, each in a fresh process, best of "
         f"{result.get('repeats', 1)}. Ratio = numpy time / firstlight time",
-        "(1 = as fast as hand-written numpy; goal at least 0.5).",
+        "(1 = as fast as hand-written numpy; goal at least 0.5). Load average when it"
+        f" started: {result['machine'].get('load_average') or float('nan'):.1f}"
+        f" on {result['machine']['cpus']} CPUs.",
         "",
         "| rows | firstlight rows/s | numpy rows/s | ratio (wall) | ratio (CPU) |"
         " firstlight peak MiB | numpy peak MiB | GE import s |",
