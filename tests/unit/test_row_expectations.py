@@ -275,3 +275,19 @@ def _spec(type_: str, **kwargs: Any) -> Any:
     from firstlight.checks.suites import ExpectationSpec
 
     return ExpectationSpec(type=type_, kwargs=kwargs)
+
+
+def test_an_unknown_expectation_type_is_an_error_finding_not_a_pass(tmp_path: Path) -> None:
+    path = write_fits(tmp_path / "s.fits", values())
+    suite = Suite(
+        SuiteKind.CATALOGUE,
+        "demo.catalogue",
+        (_spec("expect_column_values_to_be_prime", column="mag"),),
+        ("validations/missions/demo/catalogue.json",),
+    )
+    [finding] = check_catalogue_suite(
+        path, "cat.fits", FileFormat.FITS, definition(), suite, chunk_rows=3
+    )
+    assert finding.check == "expectation.suite"
+    assert finding.severity == "error"
+    assert "expect_column_values_to_be_prime" in finding.reason
