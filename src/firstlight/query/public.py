@@ -38,7 +38,7 @@ from sqlalchemy import Connection
 from firstlight.domain.manifest import DataType, TableDefinition
 from firstlight.storage.archive import Archive
 from firstlight.storage.catalogues import HEALPIX_COLUMN
-from firstlight.storage.visibility import PublicAt
+from firstlight.storage.visibility import ObservationRule, PublicAt
 
 IVOA = "ivoa"
 TAP_SCHEMA = "tap_schema"
@@ -392,7 +392,8 @@ def public_tables(conn: Connection, archive: Archive, *, now: datetime) -> list[
     by_release: dict[str, list[Any]] = {}
     for row in public.tables(conn):
         by_release.setdefault(str(row.release_key), []).append(row)
-    rule = public.observation_rule(conn, current_only=False)
+    # Every promoted release's observations (the releases are read already: no second read).
+    rule = ObservationRule(tuple(sorted(r.release_key for r in promoted)), now)
 
     tables: list[PublicTable] = [
         PublicTable(

@@ -119,8 +119,8 @@ def _read_only(conn: Connection, backend: str, timeout_seconds: float) -> Iterat
     if backend == "postgresql":
         conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+            # One round trip for both (no parameters: psycopg sends it as a simple query).
+            conn.exec_driver_sql(f"SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {ms}")
             yield
         return
     if backend == "oracle":

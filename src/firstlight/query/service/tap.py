@@ -14,7 +14,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from firstlight.query.public import PublicTable, public_tables
 from firstlight.query.service import uws
-from firstlight.query.service.execution import error_answer, execute
+from firstlight.query.service.execution import Answer, error_answer, execute
 from firstlight.query.service.jobs import JobRunner
 from firstlight.query.service.params import ParameterError, lower_keys, query_request
 from firstlight.query.service.state import ServiceState
@@ -97,19 +97,20 @@ async def sync(request: Request) -> Response:
         )
     except ParameterError as exc:
         answer = error_answer(str(exc))
-    else:
-        parts = await uploaded_parts(request, state.settings.query_upload_max_bytes)
-        answer = await run_in_threadpool(
-            execute,
-            state,
-            query,
-            base_url(request),
-            timeout_seconds=state.settings.query_timeout_seconds,
-            parts=parts,
+        return Response("".join(answer.body), status_code=answer.status, media_type=answer.mime)
+    parts = await uploaded_parts(request, state.settings.query_upload_max_bytes)
+    url = base_url(request)
+
+    def run() -> tuple[Answer, str]:
+        found = execute(
+            state, query, url, timeout_seconds=state.settings.query_timeout_seconds, parts=parts
         )
-    # One body, one write: the rows are in memory already (MAXREC bounds them), and a stream
-    # of small chunks costs a delayed-ACK round trip per response on loopback TCP.
-    body = await run_in_threadpool("".join, answer.body)
+        # One body, one write: the rows are in memory already (MAXREC bounds them), and a
+        # stream of small chunks costs a delayed-ACK round trip per response on loopback TCP.
+        # Written in the same worker thread as the query: one thread hop per request.
+        return found, "".join(found.body)
+
+    answer, body = await run_in_threadpool(run)
     return Response(body, status_code=answer.status, media_type=answer.mime)
 
 
