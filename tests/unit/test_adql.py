@@ -80,7 +80,7 @@ CONE = (
 
 # (ADQL, backend, fragments the SQL must hold, fragments it must not hold)
 SHAPES = [
-    (CONE, "postgresql", ["Q3C_RADIAL_QUERY(sources.ra, sources.dec, 150.0, 2.0, 0.1)",
+    (CONE, "postgresql", ["Q3C_JOIN(150.0, 2.0, sources.ra, sources.dec, 0.1)",
                           "FROM demo_dr2_v1.sources AS sources", "LIMIT 10"], ["CONTAINS"]),
     (CONE, "sqlite", ["sources._hpx BETWEEN", "ANG_SEP_DEG(sources.ra, sources.dec, 150.0, 2.0)",
                       "FROM cat_demo_dr2_v1__sources AS sources"], ["CONTAINS", "Q3C"]),
@@ -92,7 +92,7 @@ SHAPES = [
      "FROM demo.sources AS s ORDER BY d", "postgresql",
      ["Q3C_DIST(s.ra, s.dec, 10, 20) AS d", "ORDER BY d"], []),
     ("SELECT COUNT(*) FROM demo.sources WHERE DISTANCE(POINT(ra, dec), POINT(10, 20)) < 0.5",
-     "postgresql", ["Q3C_RADIAL_QUERY(sources.ra, sources.dec, 10, 20, 0.5)",
+     "postgresql", ["Q3C_JOIN(10, 20, sources.ra, sources.dec, 0.5)",
                     "Q3C_DIST(sources.ra, sources.dec, 10, 20) < 0.5"], []),
     ("SELECT COUNT(*) FROM demo.sources WHERE DISTANCE(ra, dec, 10, 20) < 0.5",
      "sqlite", ["_hpx BETWEEN", "ANG_SEP_DEG(sources.ra, sources.dec, 10, 20) < 0.5"], []),

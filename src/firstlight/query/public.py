@@ -28,8 +28,9 @@ as the database and result tables hold it.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -435,6 +436,36 @@ def public_tables(conn: Connection, archive: Archive, *, now: datetime) -> list[
                 )
     tables.sort(key=lambda t: (t.schema_name != IVOA, t.schema_name, t.table_name))
     return tables + tap_schema_tables(tables)
+
+
+_CACHE_LOCK = threading.Lock()
+_CACHE: dict[str, tuple[tuple[Any, ...], list[PublicTable]]] = {}
+
+
+def public_tables_now(conn: Connection, archive: Archive, *, now: datetime) -> list[PublicTable]:
+    """``public_tables``, remembered per database while its fingerprint stays the same.
+
+    Building the list (three reads, TAP_SCHEMA's rows) cost a small query more than its
+    own SQL; the fingerprint is one read in the same snapshot, so the answer is the one
+    ``public_tables`` would give now. Only ObsCore's instant is renewed on a hit.
+    """
+    key = str(conn.engine.url)
+    mark = PublicAt(now).fingerprint(conn)
+    with _CACHE_LOCK:
+        found = _CACHE.get(key)
+    if found is not None and found[0] == mark:
+        return [_at(table, now) for table in found[1]]
+    tables = public_tables(conn, archive, now=now)
+    with _CACHE_LOCK:
+        _CACHE[key] = (mark, tables)
+    return tables
+
+
+def _at(table: PublicTable, now: datetime) -> PublicTable:
+    source = table.source
+    if isinstance(source, ObscoreSource):
+        return replace(table, source=ObscoreSource(source.release_keys, now))
+    return table
 
 
 def catalogue_columns(definition: TableDefinition) -> tuple[PublicColumn, ...]:

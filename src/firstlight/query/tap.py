@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine
 
 from firstlight.domain.manifest import now_utc
 from firstlight.query.adql import AdqlError, translate_adql
-from firstlight.query.public import PublicColumn, PublicTable, public_tables
+from firstlight.query.public import PublicColumn, PublicTable, public_tables_now
 from firstlight.storage.archive import Archive
 
 __all__ = ["AdqlError", "QueryResult", "QueryTimeout", "run_adql"]
@@ -74,7 +74,7 @@ def run_adql(
         _temporary_tables(conn, temporary) as brought,
         _read_only(conn, backend, timeout_seconds),
     ):
-        tables = public_tables(conn, archive, now=now) + brought
+        tables = public_tables_now(conn, archive, now=now) + brought
         translation = translate_adql(adql, tables, backend, maxrec=maxrec, healpix_order=int(order))
         # The driver's own cursor, without parameters: no '%' or ':' in a literal is
         # then taken for a placeholder (the SQL holds no user text but literals).

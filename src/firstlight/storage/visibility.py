@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Row, Select, Table, or_, select
+from sqlalchemy import Column, Connection, Row, Select, Table, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from firstlight.storage.schema import (
@@ -141,6 +141,32 @@ class PublicAt:
             .first()
         )
         return None if key is None else str(key)
+
+    def fingerprint(self, conn: Connection) -> tuple[Any, ...]:
+        """What changes whenever the public tables do, read in one statement.
+
+        Promoted releases are immutable, so their tables change only by a promotion (count,
+        latest promotion), a switch of a current release (count, latest switch), a catalogue
+        table added or removed (count, highest id) or a release date passing (count of
+        tables released by ``now``). Equal fingerprints in two snapshots: equal tables.
+        """
+        r, c, t = releases, current_releases, release_tables
+        promoted = r.c.promoted_at.is_not(None)
+        row = conn.execute(
+            select(
+                select(func.count()).select_from(r).where(promoted).scalar_subquery(),
+                select(func.max(r.c.promoted_at)).where(promoted).scalar_subquery(),
+                select(func.count()).select_from(c).scalar_subquery(),
+                select(func.max(c.c.switched_at)).scalar_subquery(),
+                select(func.count()).select_from(t).scalar_subquery(),
+                select(func.max(t.c.id)).scalar_subquery(),
+                select(func.count())
+                .select_from(t)
+                .where(t.c.release_date <= self.now)
+                .scalar_subquery(),
+            )
+        ).one()
+        return tuple(row)
 
     # -- catalogue tables -------------------------------------------------------
 
