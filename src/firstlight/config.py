@@ -189,6 +189,22 @@ class Settings(BaseSettings):
         pattern=r"^[a-z_][a-z0-9_]{0,62}$",
         description="PostgreSQL role (LOGIN) that may read only what is public.",
     )
+    coverage_order: int = Field(
+        default=8,
+        ge=3,
+        le=12,
+        description="HEALPix order of the sky coverage (MOC) made per release (8: ~0.23 deg).",
+    )
+    prefect_ui_url: str | None = Field(
+        default=None,
+        description="Prefect UI the operations page links held runs to; default: prefect_port.",
+    )
+    pages_history: int = Field(
+        default=500,
+        gt=0,
+        le=10_000,
+        description="Most recent deliveries the operations page reads (its queries are bounded).",
+    )
     s3_bucket: str | None = Field(default=None, description="S3 inbox bucket; unset: no S3 inbox.")
     s3_prefix: str = Field(default="", description="Key prefix of deliveries in the S3 inbox.")
     s3_endpoint_url: str | None = Field(
@@ -229,6 +245,16 @@ class Settings(BaseSettings):
     def embargo_dir(self) -> Path:
         """Private store of embargoed products until their release date."""
         return self.data_dir / "embargo"
+
+    @property
+    def coverage_dir(self) -> Path:
+        """Sky coverage (MOC) per release and embargo group, made at index time."""
+        return self.data_dir / "coverage"
+
+    @property
+    def pages_cache_dir(self) -> Path:
+        """Images the pages draw (sky maps, time-to-data plots), cached by what they show."""
+        return self.data_dir / "pages-cache"
 
     @property
     def query_jobs_dir(self) -> Path:

@@ -2,15 +2,18 @@
 
 Catalogues get their unique key and position index (q3c on PostgreSQL, the
 HEALPix B-tree elsewhere), then statistics; observations their full-text
-entries. Only an indexed release may be promoted, so no reader ever meets a
-half-built index.
+entries; the sky coverage (a MOC per embargo group, ``services.coverage``)
+is recorded for the release pages. Only an indexed release may be promoted,
+so no reader ever meets a half-built index.
 """
 
 from __future__ import annotations
 
 from firstlight.domain.ledger import Stage
 from firstlight.services.context import Context
+from firstlight.services.coverage import record_coverage
 from firstlight.services.ticket import Ticket
+from firstlight.storage.coverage import CoverageStore
 from firstlight.storage.db import for_writing
 
 
@@ -25,6 +28,8 @@ def index_release(ctx: Context, ticket: Ticket) -> int:
                 physical = archive.releases.physical_table(tab)
                 archive.backend.build_catalogue_indexes(conn, physical, tab.definition)
             archive.backend.index_observations(conn, ticket.release_key)
+        store = CoverageStore(ctx.settings.coverage_dir)
+        record_coverage(archive, store, ticket.release_key, ctx.settings.coverage_order)
         archive.releases.mark_indexed(ticket.release_key)
         return len(tables)
 
