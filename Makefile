@@ -9,7 +9,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: demo test faults lint typecheck bench clean pg-setup stilts-setup
+.PHONY: demo test faults lint typecheck bench clean pg-setup stilts-setup browser-setup
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -22,7 +22,7 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 demo: $(STAMP)
 	$(VENV)/bin/firstlight demo
 
-test: $(STAMP) pg-setup stilts-setup
+test: $(STAMP) pg-setup stilts-setup browser-setup
 	$(VENV)/bin/ruff check src flows tasks tests bench
 	$(VENV)/bin/ruff format --check src flows tasks tests bench
 	$(VENV)/bin/mypy
@@ -52,6 +52,11 @@ pg-setup:
 # CI=true).
 stilts-setup:
 	bash scripts/setup-stilts.sh
+
+# Debian's chromium for the browser tests of the pages (idempotent; skips quietly without apt,
+# fails with CI=true).
+browser-setup:
+	bash scripts/setup-chromium.sh
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache

@@ -279,3 +279,9 @@ def report(conn: Connection, delivery_pk: int) -> dict[str, Any] | None:
     if r is None or r.report is None:
         return None
     return dict(r.report)
+
+
+def data_docs(conn: Connection, delivery_pk: int) -> str | None:
+    """Where a delivery's latest Data Docs site is (its index.html), if one was built."""
+    r = conn.execute(select(deliveries.c.data_docs).where(deliveries.c.id == delivery_pk)).first()
+    return None if r is None or r.data_docs is None else str(r.data_docs)

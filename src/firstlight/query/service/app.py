@@ -2,7 +2,8 @@
 
 ``create_app`` wires the state (archive, read-only query engine, stores,
 clock) and the async job runner once, and mounts the routers: TAP (with
-VOSI and examples), Simple Cone Search, SIA 2.0, DataLink and file downloads.
+VOSI and examples), Simple Cone Search, SIA 2.0, DataLink and file downloads,
+and the pages for people (``pages``: missions, releases, coverage, operations).
 ``serve`` runs it with uvicorn (``firstlight serve``, ``firstlight up``).
 """
 
@@ -17,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 from firstlight.config import Settings
-from firstlight.query.service import datalink, scs, sia, tap
+from firstlight.query.service import datalink, pages, scs, sia, tap
 from firstlight.query.service.jobs import JobRunner, JobStore
 from firstlight.query.service.state import Clock, open_state
 
@@ -43,24 +44,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(scs.router)
     app.include_router(datalink.router)
     app.include_router(sia.router)
-
-    @app.get("/", response_class=HTMLResponse)
-    def index() -> str:
-        return (
-            "<html><body><h1>firstlight query service</h1><ul>"
-            '<li>TAP: <a href="tap">/tap</a> (<a href="tap/examples">examples</a>, '
-            '<a href="tap/tables">tables</a>)</li>'
-            "<li>Simple Cone Search: /scs/&lt;mission&gt;/&lt;table&gt;?RA=&amp;DEC=&amp;SR=</li>"
-            "<li>DataLink: /datalink/links?ID=&lt;obs_publisher_did&gt;</li>"
-            "</ul></body></html>"
-        )
+    app.include_router(pages.router)
 
     @app.get("/tap", response_class=HTMLResponse)
     def tap_root() -> str:
         return (
             "<html><body><h1>TAP service</h1><p>Point pyvo, astroquery or TOPCAT here. "
             '<a href="tap/capabilities">capabilities</a>, <a href="tap/tables">tables</a>, '
-            '<a href="tap/examples">examples</a>.</p></body></html>'
+            '<a href="tap/examples">examples</a>. <a href="/">All missions</a>.</p></body></html>'
         )
 
     return app

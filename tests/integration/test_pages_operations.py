@@ -1,0 +1,53 @@
+"""The operations page over a ledger with a quarantined delivery and a held one: reasons,
+the report link, the held run's link to the Prefect UI (its form is there)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+
+from firstlight.domain.manifest import now_utc
+from firstlight.query.service.app import create_app
+from firstlight.services.context import Context
+from firstlight.storage.gate_records import GateDecisionRecord, GateRecords
+from tests.deliveries import generated
+from tests.steps import release_or_quarantine
+
+RUN_ID = "0b5c3c4e-3f7e-4c55-9a53-6c1d0b7e2f10"
+
+
+def test_operations_lists_quarantine_and_held_releases(ctx: Context) -> None:
+    broken = generated(ctx.settings.inbox_dir, rows=50)
+    (broken / "images" / "demo_field01_g.fits").write_bytes(b"not the bytes listed")
+    release_or_quarantine(ctx, broken)
+    held = ctx.archive.ledger.admit(
+        mission="demo", delivery_id="demo-held", manifest_sha256="a" * 64, release_key=None,
+        location=str(ctx.settings.inbox_dir / "held"), claim_token=RUN_ID,
+    )  # fmt: skip
+    now = now_utc()
+    GateRecords(ctx.archive.engine).save_decision(
+        GateDecisionRecord(
+            delivery_pk=held.delivery_pk, attempt=1, decision="held", decided_by="rules",
+            reason="row_count: 3x the current release", drift=[], anomaly_score=None,
+            anomaly_threshold=None, thresholds={}, model_version=None, held_at=now,
+            decided_at=now,
+        )
+    )  # fmt: skip
+    ctx.settings.prefect_ui_url = "http://prefect.example:4200"
+
+    with TestClient(create_app(ctx.settings, clock=lambda: now + timedelta(seconds=1))) as client:
+        page = client.get("/operations")
+        data = client.get("/operations", headers={"Accept": "application/json"}).json()
+        (entry,) = data["operations"]["quarantine"]
+        report = client.get(f"/operations/reports/{entry['delivery_pk']}")
+        missing = client.get(f"/operations/reports/{held.delivery_pk}")
+
+    assert entry["state"] == "quarantined" and "demo_field01_g.fits" in entry["reason"]
+    assert report.status_code == 200 and report.json()["findings"]
+    assert missing.status_code == 404  # only quarantined and rejected deliveries have one
+    (waiting,) = data["operations"]["held"]
+    assert (waiting["delivery_id"], waiting["flow_run_id"]) == ("demo-held", RUN_ID)
+    assert f'href="http://prefect.example:4200/runs/flow-run/{RUN_ID}"' in page.text
+    assert "row_count: 3x the current release" in page.text
+    assert data["operations"]["by_state"] == {"quarantined": 1, "processing": 1}
