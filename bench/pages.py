@@ -97,7 +97,8 @@ def fill(data_dir: Path, url: str | None) -> list[tuple[str, str]]:
                 seconds = {s: rng.uniform(0.2, 8.0) for s in STEPS}
                 finished = arrived + timedelta(seconds=sum(seconds.values()) + 1)
                 conn.execute(insert(deliveries).values(
-                    id=pk, mission=mission, delivery_id=f"{mission}-{r}", manifest_sha256=f"{pk:064x}",
+                    id=pk, mission=mission, delivery_id=f"{mission}-{r}",
+                    manifest_sha256=f"{pk:064x}",
                     release_key=key, state="released", location="/bench", attempts=1,
                     arrived_at=arrived, finished_at=finished, data_docs=None,
                 ))  # fmt: skip
@@ -113,7 +114,8 @@ def fill(data_dir: Path, url: str | None) -> list[tuple[str, str]]:
                     ))  # fmt: skip
                     t += timedelta(seconds=seconds[s])
                 conn.execute(insert(ttd_forecasts).values(
-                    delivery=pk, attempt=1, predicted_seconds=sum(seconds.values()) * rng.uniform(0.7, 1.3),
+                    delivery=pk, attempt=1,
+                    predicted_seconds=sum(seconds.values()) * rng.uniform(0.7, 1.3),
                     model="linear (bench)", inputs={}, made_at=arrived,
                 ))  # fmt: skip
                 conn.execute(insert(gate_decisions).values(
@@ -131,7 +133,8 @@ def fill(data_dir: Path, url: str | None) -> list[tuple[str, str]]:
                         release_key=key, path=f"images/{key}_{f:03d}.fits", product_type="image",
                         format="fits", size=rng.randint(10_000, 50_000_000), sha256=f"{f:064x}",
                         release_date=future if dark else None,
-                        storage_key=f"{mission}/dr{r + 1}/1/images/{key}_{f:03d}.fits", stored_at=finished,
+                        storage_key=f"{mission}/dr{r + 1}/1/images/{key}_{f:03d}.fits",
+                        stored_at=finished,
                     ))  # fmt: skip
                     product_ids.append(int(res.inserted_primary_key[0]))
                 for o in range(OBSERVATIONS):
@@ -139,14 +142,16 @@ def fill(data_dir: Path, url: str | None) -> list[tuple[str, str]]:
                         release_key=key, product=product_ids[o], obs_collection=mission,
                         obs_id=f"{key}-{o}", obs_publisher_did=f"ivo://bench/{key}/{o}",
                         dataproduct_type="image", calib_level=2, s_ra=rng.uniform(0, 360),
-                        s_dec=rng.uniform(-60, 60), obs_release_date=future if embargoed and o < 5 else None,
+                        s_dec=rng.uniform(-60, 60),
+                        obs_release_date=future if embargoed and o < 5 else None,
                     ))  # fmt: skip
                 for tb in range(TABLES):
                     name = f"table{tb}"
                     conn.execute(insert(release_tables).values(
                         release_key=key, table_name=name, physical_schema=None,
                         physical_name=f"cat_{key}__{name}", product=product_ids[tb],
-                        definition={"name": name, "description": f"Catalogue {tb}", "columns": columns,
+                        definition={"name": name, "description": f"Catalogue {tb}",
+                                    "columns": columns,
                                     "primary_key": "source_id", "ra": "ra", "dec": "dec"},
                         row_count=rng.randint(1000, 5_000_000), indexed_at=finished,
                         release_date=future if embargoed and tb == 2 else None,
@@ -258,7 +263,9 @@ def run() -> str:
     backends: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="firstlight-pagesbench-") as tmp:
         work = Path(tmp)
-        print(f"pages: SQLite, {MISSIONS} missions x {RELEASES} releases, {requests} requests a page")
+        print(
+            f"pages: SQLite, {MISSIONS} missions x {RELEASES} releases, {requests} requests a page"
+        )
         backends["sqlite"] = run_backend("sqlite", None, work, requests)
         server = admin_url()
         reason = unreachable_reason(server)
@@ -299,7 +306,8 @@ def render(r: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for backend, b in r["backends"].items():
-        load = f"{b['load_average_1_5_15']['before'][0]:.1f}-{b['load_average_1_5_15']['after'][0]:.1f}"
+        avg = b["load_average_1_5_15"]
+        load = f"{avg['before'][0]:.1f}-{avg['after'][0]:.1f}"
         for page in ("home", "mission", "release", "release_json", "operations"):
             s = b[page]
             lines.append(

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi.testclient import TestClient
+import httpx
 
 from firstlight.domain.manifest import now_utc
-from firstlight.query.service.app import create_app
+from firstlight.query.service.app import ServiceThread, create_app, server
 from firstlight.services.context import Context
 from firstlight.storage.gate_records import GateDecisionRecord, GateRecords
 from tests.deliveries import generated
@@ -36,12 +36,19 @@ def test_operations_lists_quarantine_and_held_releases(ctx: Context) -> None:
     )  # fmt: skip
     ctx.settings.prefect_ui_url = "http://prefect.example:4200"
 
-    with TestClient(create_app(ctx.settings, clock=lambda: now + timedelta(seconds=1))) as client:
+    app = create_app(ctx.settings, clock=lambda: now + timedelta(seconds=1))
+    service = ServiceThread(server(ctx.settings, host="127.0.0.1", port=0, app=app))
+    service.start()
+    try:
+        client = httpx.Client(base_url=service.url, timeout=60)
         page = client.get("/operations")
         data = client.get("/operations", headers={"Accept": "application/json"}).json()
         (entry,) = data["operations"]["quarantine"]
         report = client.get(f"/operations/reports/{entry['delivery_pk']}")
         missing = client.get(f"/operations/reports/{held.delivery_pk}")
+        client.close()
+    finally:
+        service.stop()
 
     assert entry["state"] == "quarantined" and "demo_field01_g.fits" in entry["reason"]
     assert report.status_code == 200 and report.json()["findings"]

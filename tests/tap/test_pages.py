@@ -58,7 +58,9 @@ def test_release_page_lists_tables_columns_and_public_files_only(service: Servic
     assert table["row_count"] == 1500
     ra = next(c for c in table["columns"] if c["name"] == "ra")
     assert (ra["datatype"], ra["unit"], ra["ucd"]) == ("double", "deg", "pos.eq.ra;meta.main")
-    public = sorted(f["path"] for f in service.manifest["files"] if f["product_type"] in ("image", "catalogue"))  # type: ignore[index, union-attr]
+    public = sorted(
+        f["path"] for f in service.manifest["files"] if f["product_type"] in ("image", "catalogue")
+    )  # type: ignore[index, union-attr]
     dark = [f["path"] for f in service.products("spectrum") + service.products("timeseries")]
     assert sorted(f["path"] for f in release["files"]) == public
     page = httpx.get(f"{service.url}/releases/{DEMO}", timeout=60).text

@@ -73,9 +73,7 @@ def _image_shows_something(visit: Visit, selector: str) -> np.ndarray:
     return pixels
 
 
-def test_home_page_lists_the_release_and_its_links_work(
-    chromium: Any, service: Service
-) -> None:
+def test_home_page_lists_the_release_and_its_links_work(chromium: Any, service: Service) -> None:
     visit = Visit(chromium, service, "/", "home")
 
     visit.assert_clean()

@@ -58,7 +58,8 @@ def _chunks(archive: Archive, query: object) -> Iterator[tuple[np.ndarray, np.nd
 
 
 def _valid(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-    return np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90)
+    ok: np.ndarray = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90)
+    return ok
 
 
 def _points(ra: np.ndarray, dec: np.ndarray, order: int) -> MOC:

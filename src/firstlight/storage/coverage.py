@@ -63,7 +63,9 @@ class CoverageStore:
             if match is None:
                 continue
             stamp = match.group(2)
-            found.append(None if stamp is None else datetime.strptime(stamp, _STAMP).replace(tzinfo=UTC))
+            found.append(
+                None if stamp is None else datetime.strptime(stamp, _STAMP).replace(tzinfo=UTC)
+            )
         return found
 
     def public_groups(self, release_key: str, now: datetime) -> list[datetime | None]:

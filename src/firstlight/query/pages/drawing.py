@@ -66,7 +66,7 @@ def sky_map(moc: MOC, title: str) -> Figure:
     wcs.wcs.crval = [180.0, 0.0]
     wcs.wcs.cdelt = [-0.5, 0.5]
     wcs.wcs.crpix = [360.5, 180.5]
-    ax = fig.add_axes((0.03, 0.08, 0.94, 0.82), projection=wcs)
+    ax: Any = fig.add_axes((0.03, 0.08, 0.94, 0.82), projection=wcs)  # astropy's WCSAxes
     ax.set_xlim(-0.5, 720.5)
     ax.set_ylim(-0.5, 360.5)
     # The sky's outline: Mollweide maps the sphere onto a 2:1 ellipse.
@@ -88,9 +88,7 @@ def sky_map(moc: MOC, title: str) -> Figure:
         moc.border(ax=ax, wcs=wcs, color="#0d2c6b", linewidth=0.8)
         if fraction < 1e-3:  # a few cells vanish at this scale: ring them so they are seen
             _ring_small(ax, moc)
-    ax.set_title(
-        f"{title}: {fraction * 100:.4g}% of the sky", fontsize=10, color="#1f2a44", pad=14
-    )
+    ax.set_title(f"{title}: {fraction * 100:.4g}% of the sky", fontsize=10, color="#1f2a44", pad=14)
     return fig
 
 

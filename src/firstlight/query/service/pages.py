@@ -140,19 +140,20 @@ def endpoints(request: Request) -> list[dict[str, str]]:
 
 
 def snippets(base: str, table: str | None) -> dict[str, str]:
-    table = table or "ivoa.obscore"
+    """Text for people to copy: the TAP URL and a first query."""
+    adql = f"SELECT TOP 10 * FROM {table or 'ivoa.obscore'}"  # noqa: S608 - shown, not run
     return {
         "pyvo": (
             "import pyvo\n"
             f'tap = pyvo.dal.TAPService("{base}/tap")\n'
-            f'rows = tap.search("SELECT TOP 10 * FROM {table}").to_table()\n'
+            f'rows = tap.search("{adql}").to_table()\n'
             "print(rows)"
         ),
         "topcat": (
             "TOPCAT: VO > Table Access Protocol (TAP) Query, TAP URL:\n"
             f"  {base}/tap\n"
             "or from a shell, with STILTS:\n"
-            f'  stilts tapquery tapurl={base}/tap adql="SELECT TOP 10 * FROM {table}"'
+            f'  stilts tapquery tapurl={base}/tap adql="{adql}"'
         ),
     }
 
@@ -322,9 +323,7 @@ def operations_plot(request: Request) -> Response:
     with _read(state) as conn:
         ops = operations.operations(conn, limit=state.settings.pages_history)
     key = {"ops": _plain(ops.deliveries), "weeks": _plain(ops.weeks), "v": 1}
-    path = cached_png(
-        state.settings.pages_cache_dir, "ttd", key, lambda: time_to_data_plot(ops)
-    )
+    path = cached_png(state.settings.pages_cache_dir, "ttd", key, lambda: time_to_data_plot(ops))
     return FileResponse(path, media_type="image/png")
 
 
