@@ -102,6 +102,9 @@ def fill(data_dir: Path, url: str | None) -> list[tuple[str, str]]:
                     release_key=key, state="released", location="/bench", attempts=1,
                     arrived_at=arrived, finished_at=finished, data_docs=None,
                 ))  # fmt: skip
+                if url is not None:  # PostgreSQL: the schemas the reader role is granted
+                    for schema in (key, mission):
+                        conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
                 conn.execute(insert(releases).values(
                     release_key=key, mission=mission, name=f"dr{r + 1}", version="1", delivery=pk,
                     state="promoted", created_at=arrived, indexed_at=finished, promoted_at=finished,
@@ -148,8 +151,9 @@ def fill(data_dir: Path, url: str | None) -> list[tuple[str, str]]:
                 for tb in range(TABLES):
                     name = f"table{tb}"
                     conn.execute(insert(release_tables).values(
-                        release_key=key, table_name=name, physical_schema=None,
-                        physical_name=f"cat_{key}__{name}", product=product_ids[tb],
+                        release_key=key, table_name=name, physical_schema=key if url else None,
+                        physical_name=name if url else f"cat_{key}__{name}",
+                        product=product_ids[tb],
                         definition={"name": name, "description": f"Catalogue {tb}",
                                     "columns": columns,
                                     "primary_key": "source_id", "ra": "ra", "dec": "dec"},

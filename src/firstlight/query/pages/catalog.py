@@ -129,7 +129,7 @@ def _ttd(arrived: datetime | None, finished: datetime | None) -> float | None:
     return (finished - arrived).total_seconds()
 
 
-def _release_rows(conn: Connection, *, mission: str | None, limit: int) -> list[Any]:
+def _release_rows(conn: Connection, at: PublicAt, *, mission: str | None, limit: int) -> list[Any]:
     query = (
         select(
             releases.c.release_key,
@@ -144,7 +144,7 @@ def _release_rows(conn: Connection, *, mission: str | None, limit: int) -> list[
         )
         .join(deliveries, deliveries.c.id == releases.c.delivery)
         .outerjoin(current_releases, current_releases.c.release_key == releases.c.release_key)
-        .where(releases.c.promoted_at.is_not(None))
+        .where(at.promoted(releases.c.release_key))
         .order_by(releases.c.mission, releases.c.promoted_at.desc())
         .limit(limit)
     )
@@ -212,7 +212,7 @@ def missions(conn: Connection, at: PublicAt) -> list[MissionSummary]:
         str(r.mission): int(r.n)
         for r in conn.execute(
             select(releases.c.mission, func.count().label("n"))
-            .where(releases.c.promoted_at.is_not(None))
+            .where(at.promoted(releases.c.release_key))
             .group_by(releases.c.mission)
             .order_by(releases.c.mission)
             .limit(MAX_MISSIONS)
@@ -223,7 +223,7 @@ def missions(conn: Connection, at: PublicAt) -> list[MissionSummary]:
     # The current and the latest promoted release of each mission: two rows at most each.
     latest = (
         select(releases.c.mission, func.max(releases.c.promoted_at).label("at"))
-        .where(releases.c.promoted_at.is_not(None))
+        .where(at.promoted(releases.c.release_key))
         .group_by(releases.c.mission)
         .subquery()
     )
@@ -266,7 +266,7 @@ def missions(conn: Connection, at: PublicAt) -> list[MissionSummary]:
 
 def mission_releases(conn: Connection, mission: str, at: PublicAt) -> list[ReleaseSummary]:
     """The mission's promoted releases, newest first (at most ``MAX_RELEASES``)."""
-    rows = _release_rows(conn, mission=mission, limit=MAX_RELEASES)
+    rows = _release_rows(conn, at, mission=mission, limit=MAX_RELEASES)
     return _summaries(rows, _counts(conn, [str(r.release_key) for r in rows], at))
 
 
@@ -292,7 +292,7 @@ def release_detail(conn: Connection, release_key: str, at: PublicAt) -> ReleaseD
         .join(deliveries, deliveries.c.id == releases.c.delivery)
         .outerjoin(current_releases, current_releases.c.release_key == releases.c.release_key)
         .where(releases.c.release_key == release_key)
-        .where(releases.c.promoted_at.is_not(None))
+        .where(at.promoted(releases.c.release_key))
     ).first()
     if head is None:
         return None

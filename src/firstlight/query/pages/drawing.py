@@ -140,7 +140,7 @@ def time_to_data_plot(ops: Operations) -> Figure:
     top.set_ylabel("seconds")
     top.set_xticks(xs, [d.arrived_at.strftime("%m-%d %H:%M") for d in shown], rotation=60)
     top.tick_params(axis="x", labelsize=6)
-    top.legend(fontsize=7, ncols=5, loc="upper left")
+    top.legend(fontsize=7, ncols=4, loc="upper right")
     weeks = ops.weeks[-26:]
     wx = list(range(len(weeks)))
     bottom.plot(wx, [w.p50_seconds for w in weeks], "o-", color="#1e88e5", label="p50")
