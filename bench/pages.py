@@ -246,7 +246,8 @@ def run_backend(name: str, url: str | None, work: Path, requests: int) -> dict[s
     made = fill(data_dir, url)
     filled = time.perf_counter() - began
     env_url = url or f"sqlite:///{(data_dir / 'archive.db').resolve()}"
-    proc, base = _serve(data_dir, env_url, work / f"{name}-serve.log")
+    # A loaded machine can take a minute or more to import the service: wait longer.
+    proc, base = _serve(data_dir, env_url, work / f"{name}-serve.log", timeout=600)
     try:
         load_before = os.getloadavg()
         figures = measure(base, made, requests)

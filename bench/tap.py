@@ -95,7 +95,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve(data_dir: Path, url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(
+    data_dir: Path, url: str, log: Path, timeout: float = 60
+) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = {**os.environ, "FIRSTLIGHT_DATA_DIR": str(data_dir), "FIRSTLIGHT_DATABASE_URL": url}
     firstlight = str(Path(sys.executable).with_name("firstlight"))
@@ -104,7 +106,7 @@ def _serve(data_dir: Path, url: str, log: Path) -> tuple[subprocess.Popen[bytes]
             [firstlight, "serve", "--port", str(port)], env=env, stdout=out, stderr=out
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"firstlight serve exited: {log.read_text()[-2000:]}")

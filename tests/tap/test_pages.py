@@ -3,12 +3,15 @@ embargoed data: counts before the date, names and coverage only after it."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import astropy.units as u
 import httpx
 import numpy as np
 import pytest
+import pyvo
+from astropy.coordinates import Latitude, Longitude
 from astropy.io import fits
 from mocpy import MOC
 
@@ -145,3 +148,37 @@ def test_operations_page_shows_time_to_data_per_delivery(service: Service) -> No
     (week,) = ops["weeks"]
     assert week["released"] == 2 and week["p50_seconds"] <= week["p90_seconds"]
     assert plot.status_code == 200 and plot.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def coverage_matches_the_delivered_positions(service: Service) -> None:
+    """The served MOC is exactly the catalogue's positions (as delivered, read here with
+    astropy) plus a cone of s_fov/2 around each public observation (ObsCore via TAP)."""
+    release = _json(service, f"/releases/{DEMO}")["release"]
+    assert isinstance(release, dict)
+    (catalogue,) = [f for f in release["files"] if f["product_type"] == "catalogue"]
+    data = httpx.get(f"{service.url}/{catalogue['url']}", timeout=60).content
+    rows = fits.open(io.BytesIO(data))[1].data
+    tap = pyvo.dal.TAPService(service.tap)
+    obs = tap.search(
+        "SELECT s_ra, s_dec, s_fov FROM ivoa.obscore WHERE obs_collection = 'demo'"
+    ).to_table()
+    expected = MOC.from_lonlat(
+        Longitude(np.asarray(rows["ra"], dtype=float), u.deg),
+        Latitude(np.asarray(rows["dec"], dtype=float), u.deg),
+        max_norder=8,
+    ).union(
+        MOC.from_cones(
+            Longitude(np.asarray(obs["s_ra"], dtype=float), u.deg),
+            Latitude(np.asarray(obs["s_dec"], dtype=float), u.deg),
+            radius=np.asarray(obs["s_fov"], dtype=float) / 2 * u.deg,
+            max_depth=8,
+            union_strategy="small_cones",
+        )
+    )
+    served = MOC.from_json(httpx.get(f"{service.url}/releases/{DEMO}/moc.json", timeout=60).json())
+
+    assert served == expected
+
+
+def test_coverage_matches_the_delivered_positions(service: Service) -> None:
+    coverage_matches_the_delivered_positions(service)

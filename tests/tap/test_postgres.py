@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import pyvo
 from astropy.table import Table
@@ -14,6 +15,7 @@ from firstlight.services.context import close_contexts, context_for
 from tests.postgres import database_from_template, pg_server_url
 from tests.tap.conftest import Service, start_service
 from tests.tap.taplint import taplint
+from tests.tap.test_pages import coverage_matches_the_delivered_positions
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +76,11 @@ def test_pyvo_upload_crossmatch_on_postgres(pg_service: Service, contains: str) 
 
     pairs = {(int(a), int(b)) for a, b in zip(got["my_id"], got["source_id"], strict=True)}
     assert {(int(i), int(i)) for i in mine["my_id"]} <= pairs  # each position finds itself
+
+
+def test_pages_and_coverage_on_postgres(pg_service: Service) -> None:
+    """The pages read PostgreSQL alike; the MOC there comes by binary COPY (services.coverage)."""
+    page = httpx.get(f"{pg_service.url}/releases/demo_dr1_v1?format=json", timeout=60).json()
+
+    assert [t["row_count"] for t in page["release"]["tables"]] == [1500]
+    coverage_matches_the_delivered_positions(pg_service)

@@ -29,7 +29,13 @@ def index_release(ctx: Context, ticket: Ticket) -> int:
                 archive.backend.build_catalogue_indexes(conn, physical, tab.definition)
             archive.backend.index_observations(conn, ticket.release_key)
         store = CoverageStore(ctx.settings.coverage_dir)
-        record_coverage(archive, store, ticket.release_key, ctx.settings.coverage_order)
+        record_coverage(
+            archive,
+            store,
+            ticket.release_key,
+            ctx.settings.coverage_order,
+            healpix_order=ctx.settings.healpix_order,
+        )
         archive.releases.mark_indexed(ticket.release_key)
         return len(tables)
 
