@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from firstlight.storage.schema import deliveries, gate_decisions, stage_runs, ttd_forecasts
 
@@ -279,6 +279,20 @@ def report(conn: Connection, delivery_pk: int) -> dict[str, Any] | None:
     if r is None or r.report is None:
         return None
     return dict(r.report)
+
+
+def fingerprint(conn: Connection) -> list[Any]:
+    """What changes whenever the operations page would: deliveries, their steps and states."""
+    found = conn.execute(
+        select(
+            func.count(deliveries.c.id),
+            func.max(deliveries.c.id),
+            func.max(deliveries.c.finished_at),
+            func.max(deliveries.c.attempts),
+        )
+    ).one()
+    steps = conn.execute(select(func.count(stage_runs.c.id), func.max(stage_runs.c.id))).one()
+    return [*map(str, found), *map(str, steps)]
 
 
 def data_docs(conn: Connection, delivery_pk: int) -> str | None:
