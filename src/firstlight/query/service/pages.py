@@ -147,7 +147,7 @@ def endpoints(request: Request) -> list[dict[str, str]]:
          "url": f"{base}/datalink/links?ID=<obs_publisher_did>"},
     ]  # fmt: skip
     if any(p.startswith("/sia") for p in paths):
-        found.insert(2, {"name": "Simple Image Access", "standard": "ivo://ivoa.net/std/SIA",
+        found.insert(2, {"name": "Simple Image Access 2.0", "standard": "ivo://ivoa.net/std/SIA#query-2.0",
                          "url": f"{base}/sia/query"})  # fmt: skip
     return found
 
