@@ -100,6 +100,7 @@ def test_reader_role_sees_only_what_is_public_now(pg: Context, reader: Engine) -
     assert invariants.public_files_match(pg) > 0
 
 
+@pytest.mark.faults
 def test_a_date_moved_back_into_the_future_is_dark_again(pg: Context, reader: Engine) -> None:
     """An operator extending an embargo: rows vanish at once, the catalogue's grant goes."""
     with pg.archive.engine.begin() as conn:
