@@ -44,6 +44,7 @@ from astropy.io import fits
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS
+from astropy.wcs.utils import wcs_to_celestial_frame
 from erfa import ErfaWarning
 
 from firstlight.domain.release import ObsField
@@ -191,12 +192,10 @@ def _read_footprint(hdul: Any, index: int, found: HeaderValues) -> None:
             # Pixel centres of the corners in calc_footprint's order, then the centre.
             xs = np.array([0.0, 0.0, nx - 1.0, nx - 1.0, (nx - 1) / 2])
             ys = np.array([0.0, ny - 1.0, ny - 1.0, 0.0, (ny - 1) / 2])
-            icrs = wcs.pixel_to_world(xs, ys).icrs
+            ra, dec = _icrs_degrees(wcs, xs, ys)
     except (ValueError, KeyError, TypeError, MemoryError) as exc:
         found.notes.append(f"the image's WCS cannot be used: {' '.join(str(exc).split())}")
         return
-    ra = np.asarray(icrs.ra.deg, dtype=np.float64) % 360.0
-    dec = np.asarray(icrs.dec.deg, dtype=np.float64)
     source = f"{_source(index, 'WCS')} ({wcs.wcs.ctype[0].strip()}, {wcs.wcs.ctype[1].strip()})"
     if not (math.isfinite(ra[4]) and math.isfinite(dec[4])):
         found.notes.append("the image's WCS maps its centre to no position on the sky")
@@ -211,6 +210,22 @@ def _read_footprint(hdul: Any, index: int, found: HeaderValues) -> None:
     found.set(ObsField.S_FOV, float(max(d1, d2)), source)
     points = " ".join(f"{r:.8f} {d:.8f}" for r, d in zip(ra[:4], dec[:4], strict=True))
     found.set(ObsField.S_REGION, f"POLYGON ICRS {points}", source)
+
+
+def _icrs_degrees(wcs: WCS, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ICRS (ra % 360, dec) of pixels; wcslib's values as they are when already ICRS."""
+    world = wcs.pixel_to_world_values(xs, ys)  # every distortion applied
+    lon = np.asarray(world[wcs.wcs.lng], dtype=np.float64)
+    lat = np.asarray(world[wcs.wcs.lat], dtype=np.float64)
+    equatorial = wcs.wcs.ctype[wcs.wcs.lng].startswith("RA--")
+    if not (equatorial and wcs.wcs.radesys.strip() == "ICRS"):
+        # Another frame (FK4, FK5, galactic, ...): astropy converts; a SkyCoord per
+        # image costs tens of milliseconds, so ICRS headers skip it.
+        frame = wcs_to_celestial_frame(wcs)
+        icrs = SkyCoord(lon, lat, unit="deg", frame=frame).icrs
+        lon = np.asarray(icrs.ra.deg, dtype=np.float64)
+        lat = np.asarray(icrs.dec.deg, dtype=np.float64)
+    return lon % 360.0, lat
 
 
 def _read_pointing(headers: _Headers, found: HeaderValues) -> None:
