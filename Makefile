@@ -16,7 +16,9 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(STAMP): $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --quiet
+	# Bytecode compiled once: imports (Great Expectations, Prefect) then read .pyc files even
+	# where PYTHONDONTWRITEBYTECODE is set, as on these machines.
+	$(UV) sync --frozen --quiet --compile-bytecode
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 FAILED_RUNS_AUTOMATION = "firstlight-failed-runs"
+CRASHED_RUNS_AUTOMATION = "firstlight-silent-runs-crashed"
 REPORT_DEPLOYMENT = "report-failure/report-failure"
 
 
@@ -77,3 +78,51 @@ def _webhook_action(url: str) -> dict[str, Any]:
             '"message": {{ event.payload.validated_state.message | tojson }}}'
         ),
     }
+
+
+def ensure_crashed_runs_automation(api_url: str, heartbeat_seconds: int) -> str:
+    """(Re)create the automation marking Crashed a run whose heartbeats stopped.
+
+    Prefect's own recipe for runs whose process vanished (a worker killed, a
+    machine gone): a proactive trigger per flow run expecting the next
+    heartbeat or a final state within three heartbeat periods. A suspended run
+    (held at the gate, its process gone on purpose) is not silent.
+    """
+    automation = {
+        "name": CRASHED_RUNS_AUTOMATION,
+        "description": "Mark Crashed a firstlight run whose process stopped sending heartbeats.",
+        "enabled": True,
+        "trigger": {
+            "type": "event",
+            "posture": "Proactive",
+            "after": ["prefect.flow-run.heartbeat"],
+            "expect": [
+                "prefect.flow-run.heartbeat",
+                "prefect.flow-run.Completed",
+                "prefect.flow-run.Failed",
+                "prefect.flow-run.Cancelled",
+                "prefect.flow-run.Crashed",
+                "prefect.flow-run.Suspended",
+                "prefect.flow-run.Paused",
+            ],
+            "for_each": ["prefect.resource.id"],
+            "match": {"prefect.resource.id": "prefect.flow-run.*"},
+            "threshold": 1,
+            "within": 3 * heartbeat_seconds,
+        },
+        "actions": [
+            {
+                "type": "change-flow-run-state",
+                "state": "CRASHED",
+                "message": "its process stopped sending heartbeats (worker killed or lost)",
+            }
+        ],
+    }
+    found = httpx.post(f"{api_url}/automations/filter", json={}, timeout=10)
+    found.raise_for_status()
+    for old in found.json():
+        if old.get("name") == CRASHED_RUNS_AUTOMATION:
+            httpx.delete(f"{api_url}/automations/{old['id']}", timeout=10).raise_for_status()
+    created = httpx.post(f"{api_url}/automations/", json=automation, timeout=10)
+    created.raise_for_status()
+    return str(created.json()["id"])

@@ -1,14 +1,19 @@
-"""The deployments of firstlight: one definition, served by `firstlight up`.
+"""The deployments of firstlight: one definition, on the work pool of the warm workers.
 
-deployments/prefect.yaml says the same for `prefect deploy` with a work
-pool; a test keeps the two in agreement (names, entrypoints, triggers,
-schedules).
+`firstlight up` (and `firstlight deploy`) registers them on the work pool
+(``Settings.work_pool``) that `firstlight worker` processes pull from;
+deployments/prefect.yaml says the same for `prefect deploy`; a test keeps the
+two in agreement (names, entrypoints, triggers, schedules). ``FLOWS`` is how a
+warm worker finds a run's flow: by name, among those its forkserver preloaded.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from typing import Any
+
+from prefect import Flow
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
@@ -23,6 +28,18 @@ from flows.report_failure import report_failure
 from flows.retrain_gate_model import retrain_gate_model
 
 TAGS = ["firstlight"]
+
+FLOWS: dict[str, Flow[..., Any]] = {
+    f.name: f
+    for f in (
+        release_delivery,
+        release_embargoed,
+        reconcile_inbox,
+        rebuild_indexes,
+        report_failure,
+        retrain_gate_model,
+    )
+}
 
 
 def one_at_a_time() -> ConcurrencyLimitConfig:
@@ -69,4 +86,12 @@ def runner_deployments(settings: Settings) -> list[RunnerDeployment]:
             concurrency_limit=one_at_a_time(),
             tags=TAGS,
         ),
+    ]
+
+
+def deploy_to_pool(settings: Settings) -> list[str]:
+    """Register every deployment on the work pool (idempotent); their ids."""
+    return [
+        str(deployment.apply(work_pool_name=settings.work_pool))
+        for deployment in runner_deployments(settings)
     ]

@@ -5,10 +5,17 @@ delivery that fails a check is quarantined and the run ends Failed with the
 reason; anything else that fails (the database down, a full disk) leaves the
 delivery in the inbox for a rerun.
 
-The gate (docs/gate.md) may hold a release: the run then pauses with a form
-in the Prefect UI (approve, reason, operator) showing the gate's reasons and
-scores. Approve promotes; reject, or no answer within ``gate_pause_seconds``,
-quarantines with the reason.
+The steps and their order come from ``firstlight.services.pipeline``; each is
+one task here. Every step's result is cached per flow run and manifest, so
+Retry in the UI, and the resumption of a suspended run, redo nothing that
+finished. While the run works it renews its claim on the delivery
+(``keep_claim``): a run that dies lets go within one lease.
+
+The gate (docs/gate.md) may hold a release: the run then *suspends* (its
+process exits and its worker slot is free) with a form in the Prefect UI
+(approve, reason, operator) showing the gate's reasons and scores. Approving
+reschedules the run, which resumes past the finished steps and promotes;
+reject quarantines with the reason.
 """
 
 from __future__ import annotations
@@ -16,9 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NoReturn
 from uuid import UUID
 
-from prefect import flow, get_run_logger, pause_flow_run
+from prefect import flow, get_run_logger, pause_flow_run, suspend_flow_run
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.exceptions import FlowPauseTimeout
@@ -27,23 +35,22 @@ from prefect.runtime import flow_run
 from prefect.states import Completed
 
 from firstlight.domain.findings import DeliveryRejected
-from firstlight.domain.ledger import Decision
+from firstlight.domain.ledger import Decision, Stage
+from firstlight.services.claims import keep_claim
 from firstlight.services.context import context_for
 from firstlight.services.gate import GateAssessment, rejection_report, resolve_held
-from firstlight.services.quarantine import quarantine_delivery
+from firstlight.services.pipeline import RELEASE_STEPS
 from firstlight.services.ticket import Ticket
 from firstlight.services.verification import Announced
+from firstlight.services.ingest import IngestSummary
+from firstlight.services.promotion import PromotionSummary
+from firstlight.services.quarantine import quarantine_delivery
 from tasks.steps import (
+    STEP_TASKS,
     admit_task,
     forecast_task,
-    gate_task,
-    index_task,
-    ingest_task,
-    promote_task,
     quarantine_task,
     settle_duplicate_task,
-    validate_task,
-    verify_task,
 )
 
 DEPLOYMENT = "release-delivery"
@@ -74,13 +81,13 @@ def _artifact_key(prefix: str, mission: str) -> str:
 
 
 def _wait_for_operator(ticket: Ticket, assessment: GateAssessment) -> None:
-    """Pause for the operator's decision; return if approved, raise DeliveryRejected if not.
+    """Suspend for the operator's decision; return if approved, raise DeliveryRejected if not.
 
-    Rejection and timeout are settled here, not in tasks: a run whose pause
-    timed out is no longer Running, and Prefect starts no task in it.
+    The first call suspends: the process exits and frees its worker. Approving
+    (or rejecting) in the UI reschedules the run; it resumes past its cached
+    steps and this call then returns the operator's answer.
     """
-    ctx = context_for()
-    settings = ctx.settings
+    settings = context_for().settings
     create_markdown_artifact(
         key=_artifact_key("gate", ticket.mission),
         markdown=assessment.markdown(),
@@ -91,27 +98,25 @@ def _wait_for_operator(ticket: Ticket, assessment: GateAssessment) -> None:
         + "\nApprove to promote; leave unticked to reject (the delivery is quarantined "
         "with your reason). Name yourself: the ledger records who decided.",
     )
-    try:
-        answer = pause_flow_run(
-            wait_for_input=form,
-            timeout=settings.gate_pause_seconds,
-            poll_interval=settings.gate_poll_seconds,
-            key=f"gate-{ticket.attempt}",
+    key = f"gate-{ticket.attempt}"
+    if flow_run.deployment_id is None:
+        # An ad-hoc run (tests, a script) cannot be rescheduled: it waits in place.
+        try:
+            answer = pause_flow_run(
+                wait_for_input=form,
+                timeout=settings.gate_pause_seconds,
+                poll_interval=settings.gate_poll_seconds,
+                key=key,
+            )
+        except FlowPauseTimeout:
+            _reject_unanswered(ticket)
+    else:
+        answer = suspend_flow_run(
+            wait_for_input=form, timeout=settings.gate_pause_seconds, key=key
         )
-    except FlowPauseTimeout:
-        record = resolve_held(
-            ctx,
-            ticket,
-            approve=None,
-            reason=f"no operator decision within {settings.gate_pause_seconds} s",
-            decided_by="timeout",
-        )
-        report = rejection_report(record)
-        quarantine_delivery(ctx, ticket, report)
-        raise DeliveryRejected(report) from None
     operator = f"operator:{answer.operator.strip() or 'unnamed'}"
     record = resolve_held(
-        ctx,
+        context_for(),
         ticket,
         approve=answer.approve,
         reason=answer.reason or "(none given)",
@@ -120,6 +125,20 @@ def _wait_for_operator(ticket: Ticket, assessment: GateAssessment) -> None:
     if not answer.approve:
         raise DeliveryRejected(rejection_report(record))
     get_run_logger().info("%s approved by %s: %s", ticket.label, operator, answer.reason)
+
+
+def _reject_unanswered(ticket: Ticket) -> NoReturn:
+    ctx = context_for()
+    record = resolve_held(
+        ctx,
+        ticket,
+        approve=None,
+        reason=f"no operator decision within {ctx.settings.gate_pause_seconds} s",
+        decided_by="timeout",
+    )
+    report = rejection_report(record)
+    quarantine_delivery(ctx, ticket, report)
+    raise DeliveryRejected(report)
 
 
 def _run_name() -> str:
@@ -135,7 +154,7 @@ def _name_run(mission: str, delivery_id: str) -> None:
         client.update_flow_run(
             UUID(flow_run.id),
             name=f"{mission}/{delivery_id}",
-            tags=[*flow_run.tags, "firstlight", f"mission:{mission}"],
+            tags=sorted({*flow_run.tags, "firstlight", f"mission:{mission}"}),  # no repeats
         )
 
 
@@ -176,20 +195,24 @@ def release_delivery(
         # A completed run named "Skipped": duplicates stand out in the UI.
         return Completed(name="Skipped", message=ticket.reason, data=outcome)  # type: ignore[return-value]
     forecast = forecast_task(ticket)
-    try:
-        verify_task(ticket)
-        validate_task(ticket)
-        ingested = ingest_task(ticket)
-        index_task(ticket)
-        assessment = gate_task(ticket)
-        if assessment.held:
-            _wait_for_operator(ticket, assessment)
-        promoted = promote_task(ticket)
-    except DeliveryRejected as rejected:
-        if context_for().archive.ledger.entry(ticket.delivery_pk).state.terminal:
-            raise  # already quarantined (the pause timed out)
-        quarantine_task(ticket, rejected.report)
-        raise
+    results: dict[Stage, object] = {}
+    with keep_claim(context_for(), ticket, flow_run.id or ticket.delivery_path):
+        try:
+            for step in RELEASE_STEPS:
+                results[step.stage] = STEP_TASKS[step.stage](ticket)
+                assessment = results[step.stage]
+                if isinstance(assessment, GateAssessment) and assessment.held:
+                    _wait_for_operator(ticket, assessment)
+        except DeliveryRejected as rejected:
+            if not context_for().archive.ledger.entry(ticket.delivery_pk).state.terminal:
+                quarantine_task(ticket, rejected.report)  # (not already: an unanswered hold)
+            raise
+    ingested = results[Stage.INGEST]
+    assessment = results[Stage.GATE]
+    promoted = results[Stage.PROMOTE]
+    assert isinstance(ingested, IngestSummary)
+    assert isinstance(assessment, GateAssessment)
+    assert isinstance(promoted, PromotionSummary)
     rows = ", ".join(f"{path}: {n:,} rows" for path, n in ingested.table_rows.items())
     standing = (
         f"{promoted.release_key} is current (was {promoted.previous_release_key or 'none'}); "

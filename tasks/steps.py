@@ -2,10 +2,11 @@
 
 Tasks receive and return tickets and summaries (ids and paths), build their
 context from the environment's settings, and add only what Prefect is for:
-names, retries, caching, logging of progress. Verification and validation
-results are persisted and cached per flow run and manifest sha256: a rerun
-of a run that failed later (say, the database was down at ingest) does not
-verify or validate again.
+names, retries, caching, logging of progress. Every step's result up to the
+gate is persisted and cached per flow run and manifest sha256: a rerun of a
+run that failed later (say, the database was down at promotion), and the
+resumption of a run suspended at the gate, redo nothing that finished.
+``STEP_TASKS`` maps each step of ``services.pipeline.RELEASE_STEPS`` to its task.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import Task, get_run_logger, task
 from prefect.artifacts import create_link_artifact
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 
 from firstlight.checks.isolation import start_sandbox
+from firstlight.domain.ledger import Stage
 from firstlight.domain.findings import DeliveryRejected, Report
 from firstlight.services.context import context_for
 from firstlight.services.forecast import Forecast, forecast_time_to_data
@@ -88,7 +90,7 @@ def _link_data_docs(ticket: Ticket) -> None:
         )
 
 
-@task(name="ingest")
+@task(name="ingest", cache_key_fn=_same_run_same_content, persist_result=True)
 def ingest_task(ticket: Ticket) -> IngestSummary:
     logger = get_run_logger()
 
@@ -98,7 +100,7 @@ def ingest_task(ticket: Ticket) -> IngestSummary:
     return ingest(context_for(), ticket, progress=progress)
 
 
-@task(name="index")
+@task(name="index", cache_key_fn=_same_run_same_content, persist_result=True)
 def index_task(ticket: Ticket) -> int:
     return index_release(context_for(), ticket)
 
@@ -110,7 +112,7 @@ def forecast_task(ticket: Ticket) -> Forecast:
     return forecast
 
 
-@task(name="gate")
+@task(name="gate", cache_key_fn=_same_run_same_content, persist_result=True)
 def gate_task(ticket: Ticket) -> GateAssessment:
     ctx = context_for()
     assessment = assess_release(ctx, ticket)
@@ -135,3 +137,13 @@ def quarantine_task(ticket: Ticket, report: Report) -> str | None:
         return None
     get_run_logger().error("%s quarantined at %s: %s", ticket.label, dest, report.summary())
     return str(dest)
+
+
+STEP_TASKS: dict[Stage, Task[[Ticket], Any]] = {
+    Stage.VERIFY: verify_task,
+    Stage.VALIDATE: validate_task,
+    Stage.INGEST: ingest_task,
+    Stage.INDEX: index_task,
+    Stage.GATE: gate_task,
+    Stage.PROMOTE: promote_task,
+}

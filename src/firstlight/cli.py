@@ -34,8 +34,7 @@ if TYPE_CHECKING:
     from firstlight.domain.ledger import LedgerEntry
     from firstlight.query.cone import ConeResult
     from firstlight.services.context import Context
-    from firstlight.stack import StackUrls
-    from flows.release_delivery import ReleaseOutcome
+    from firstlight.stack import Stack, StackUrls
 
 app = typer.Typer(
     help="firstlight: a mission's data delivery becomes a public, queryable archive release.",
@@ -186,13 +185,16 @@ def schema() -> None:
 def ingest(
     path: Annotated[Path, typer.Argument(help="The delivery folder (with manifest.json).")],
 ) -> None:
-    """Run the release flow on one delivery; exit 0 when released or already released."""
+    """Run every release step on one delivery in this process (no Prefect server needed).
+
+    Exit 0 released or already released, 1 rejected (quarantined, with the reason),
+    3 held by the gate for an operator; any other failure (database, disk) exits 4
+    and leaves the delivery in place for a rerun.
+    """
     if not path.is_dir():
         err.print(f"[red]{escape(str(path))}: not a folder[/red]")
         raise typer.Exit(2)
-    outcome = _run_release(path)
-    if outcome is None:
-        raise typer.Exit(1)
+    raise typer.Exit(_run_release(path))
 
 
 @app.command()
@@ -394,7 +396,7 @@ def serve(
 @app.command()
 def demo(
     once: Annotated[
-        bool, typer.Option("--once", help="Run the flow in this process on a temporary API, exit.")
+        bool, typer.Option("--once", help="Run the steps in this process (no Prefect), exit.")
     ] = False,
     rows: Annotated[int, typer.Option(help="Catalogue rows of the generated delivery.")] = 200_000,
     keep_running: Annotated[
@@ -408,11 +410,12 @@ def demo(
     ctx = _context()
     out.rule(f"[bold]firstlight demo[/bold]: data in {ctx.settings.data_dir.resolve()}")
     if once:
-        if _run_release(_generate_delivery(ctx, rows)) is None:
-            raise typer.Exit(1)
+        code = _run_release(_generate_delivery(ctx, rows))
+        if code:
+            raise typer.Exit(code)
         _show_current(ctx)
         return
-    with _running_stack(ctx.settings, port) as urls:
+    with _running_stack(ctx.settings, port) as (_, urls):
         _print_urls(urls)
         path = _generate_delivery(ctx, rows)
         out.print("waiting for the watcher, the event, the trigger and the flow run...")
@@ -435,14 +438,69 @@ def up(
     port: Annotated[
         int | None, typer.Option(help="Prefect server port (default: setting).")
     ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Warm workers to start (default: FIRSTLIGHT_WORKERS).")
+    ] = None,
+    server: Annotated[
+        bool, typer.Option(help="Start a Prefect server; --no-server uses PREFECT_API_URL's.")
+    ] = True,
 ) -> None:
-    """Start the whole stack on this machine and keep it running until Ctrl-C or SIGTERM."""
+    """Start the whole stack on this machine and keep it running until Ctrl-C or SIGTERM.
+
+    Exits 1 when a part other than a worker dies (workers are restarted), so a
+    service manager can restart the whole.
+    """
     settings = Settings()
-    with _running_stack(settings, port) as urls:
+    if workers is not None:
+        settings = settings.model_copy(update={"workers": workers})
+    with _running_stack(settings, port, server=server) as (stack, urls):
         _print_urls(urls)
-        out.print("running; Ctrl-C or SIGTERM stops everything")
-        _wait_for_signal()
+        out.print(f"running with {settings.workers} worker(s); Ctrl-C or SIGTERM stops everything")
+        died = _supervise(stack)
+    if died:
+        err.print(f"[bold red]stopped[/bold red]: {escape(died)}")
+        raise typer.Exit(1)
     out.print("stopped")
+
+
+@app.command()
+def worker(
+    name: Annotated[str | None, typer.Option(help="The worker's name in the Prefect UI.")] = None,
+) -> None:
+    """One warm worker pulling release runs from the work pool at PREFECT_API_URL.
+
+    Runs on any machine that reaches the Prefect server, the archive database
+    and the stores; Ctrl-C or SIGTERM stops it, marking its runs in progress
+    Crashed and giving their deliveries' claims up.
+    """
+    _required_api_url()
+    settings = Settings()
+    _prepare_prefect(settings)
+    os.environ.setdefault("PREFECT_WORKER_QUERY_SECONDS", "1")
+    from firstlight.execution.worker import run_worker
+
+    out.print(f"worker on pool {settings.work_pool} of {os.environ['PREFECT_API_URL']}")
+    run_worker(
+        work_pool=settings.work_pool,
+        limit=settings.worker_limit,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        name=name,
+    )
+    out.print("worker stopped")
+
+
+@app.command()
+def deploy() -> None:
+    """Create the work pool and register every deployment on it (PREFECT_API_URL)."""
+    _required_api_url()
+    settings = Settings()
+    _prepare_prefect(settings)
+    from firstlight.execution.worker import ensure_work_pool
+    from flows.deployments import deploy_to_pool
+
+    ensure_work_pool(settings.work_pool)
+    ids = deploy_to_pool(settings)
+    out.print(f"{len(ids)} deployments on work pool {settings.work_pool}")
 
 
 @app.command()
@@ -551,19 +609,34 @@ def _show_current(ctx: Context) -> None:
 
 
 @contextmanager
-def _running_stack(settings: Settings, port: int | None) -> Iterator[StackUrls]:
+def _running_stack(
+    settings: Settings, port: int | None, *, server: bool = True
+) -> Iterator[tuple[Stack, StackUrls]]:
     port = port or settings.prefect_port
     # This process talks to the stack's server too (blocks, automations).
-    os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    if server or not os.environ.get("PREFECT_API_URL"):
+        os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
     _prepare_prefect(settings)
     from firstlight.stack import Stack
 
-    stack = Stack(settings, port=port)
+    stack = Stack(settings, port=port, server=server)
     out.print(f"starting the stack (logs in {settings.data_dir / 'logs'})...")
     try:
-        yield stack.start()
+        yield stack, stack.start()
     finally:
         stack.stop()
+
+
+def _supervise(stack: Stack) -> str | None:
+    """Until SIGINT/SIGTERM (None) or a part other than a worker dies (what died)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        died = stack.supervise()
+        if died:
+            return died
+    return None
 
 
 def _print_urls(urls: StackUrls) -> None:
@@ -599,28 +672,39 @@ def _prepare_prefect(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-def _run_release(path: Path) -> ReleaseOutcome | None:
-    """Run the flow; print each stage with its timing. None when rejected."""
-    ctx = _context()
-    _prepare_prefect(ctx.settings)
-    from firstlight.domain.findings import DeliveryRejected
-    from flows.release_delivery import release_delivery
+EXIT_REJECTED = 1
+EXIT_HELD = 3
+EXIT_INFRASTRUCTURE = 4
 
-    started = datetime.now(UTC)
+
+def _run_release(path: Path) -> int:
+    """Every step in this process, each printed as it starts; the exit code."""
+    ctx = _context()
+    from firstlight.services.pipeline import run_release
+
+    started = time.monotonic()
     try:
-        outcome = release_delivery(str(path.resolve()))
-    except DeliveryRejected as exc:
-        _print_stages(ctx, path)
-        err.print(f"[bold red]rejected[/bold red]: {escape(str(exc))}")
-        return None
+        outcome = run_release(
+            ctx, path.resolve(), on_step=lambda stage: out.print(f"  {stage.value}...")
+        )
+    except Exception as exc:  # the database, the disk: not the delivery's fault
+        err.print(f"[bold red]failed[/bold red] (retry when fixed): {escape(str(exc))}")
+        return EXIT_INFRASTRUCTURE
     _print_stages(ctx, path)
-    elapsed = (datetime.now(UTC) - started).total_seconds()
+    elapsed = time.monotonic() - started
+    detail = escape(outcome.detail)
+    if outcome.status == "rejected":
+        err.print(f"[bold red]rejected[/bold red]: {detail}")
+        return EXIT_REJECTED
+    if outcome.status == "held":
+        err.print(
+            f"[bold yellow]held[/bold yellow] by the gate for an operator: {detail}; "
+            "approve or reject it in a running stack's Prefect UI"
+        )
+        return EXIT_HELD
     colour = "green" if outcome.status == "released" else "yellow"
-    out.print(
-        f"[bold {colour}]{outcome.status}[/bold {colour}] in {elapsed:.1f} s: "
-        f"{escape(outcome.detail)}",
-    )
-    return outcome
+    out.print(f"[bold {colour}]{outcome.status}[/bold {colour}] in {elapsed:.1f} s: {detail}")
+    return 0
 
 
 def _print_stages(ctx: Context, path: Path) -> None:

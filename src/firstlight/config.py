@@ -64,9 +64,12 @@ class Settings(BaseSettings):
         default=24, ge=2, le=1024, description="PostgreSQL: partitions of a large catalogue."
     )
     claim_lease_seconds: int = Field(
-        default=1800,
-        gt=0,
-        description="How long a run's claim on a delivery holds before another run may take it.",
+        default=30,
+        ge=3,
+        description=(
+            "How long a run's claim on a delivery holds unless renewed; a live run renews it "
+            "every sixth of this, so a dead run's delivery is taken over within it."
+        ),
     )
 
     # The release gate (docs/gate.md): drift and anomaly thresholds, the operator's wait.
@@ -131,15 +134,31 @@ class Settings(BaseSettings):
         default=3600, gt=0, description="How often release-embargoed runs (maximum lateness)."
     )
     reconcile_interval_seconds: int = Field(
-        default=600, gt=0, description="How often reconcile-inbox looks for missed arrivals."
+        default=60,
+        gt=0,
+        description="How often reconcile-inbox looks for missed arrivals and abandoned runs.",
     )
     failure_webhook_url: str | None = Field(
         default=None, description="Also POST failed runs to this URL (besides the ERROR log)."
     )
-    runner_limit: int = Field(
+    worker_limit: int = Field(
         default=4,
         gt=0,
-        description="Flow runs `firstlight up` executes at once (each is a process).",
+        description="Flow runs one worker executes at once (each a process forked warm).",
+    )
+    workers: int = Field(default=1, gt=0, description="Workers `firstlight up` starts.")
+    stop_grace_seconds: float = Field(
+        default=20,
+        gt=0,
+        description="On stop, how long runs cut short get to record it before they are killed.",
+    )
+    work_pool: str = Field(
+        default="firstlight", min_length=1, description="The Prefect work pool workers pull from."
+    )
+    heartbeat_seconds: int = Field(
+        default=30,
+        ge=30,  # Prefect's own minimum
+        description="Flow-run heartbeat; a run silent for 3 of these is marked Crashed.",
     )
     prefect_port: int = Field(
         default=4200,

@@ -1,20 +1,28 @@
 """The whole stack on one machine, as `firstlight up` runs it.
 
 A Prefect server (its own SQLite database in the data directory unless
-PREFECT_API_DATABASE_CONNECTION_URL says otherwise), a process serving every
-deployment (flows/serve.py, polling for work every second), the automation
-that reports failed runs, and the arrival watchers of the inbox folder and,
-when configured, of the S3 inbox, and the query service for scientists (TAP,
-cone search, DataLink; ``firstlight serve`` as a child process, on
-``query_port`` or, when that is taken, a free one). Everything stops on
-``stop()``: watchers first, so no arrival is announced to a server that is
-going away.
+PREFECT_API_DATABASE_CONNECTION_URL says otherwise; ``--no-server`` uses the
+one PREFECT_API_URL names), the deployments registered on the work pool,
+``Settings.workers`` warm workers (`firstlight worker`, each its own process
+tree) pulling from it, the automations (failed runs reported, silent runs
+marked Crashed), the arrival watchers of the inbox folder and, when
+configured, of the S3 inbox, and the query service for scientists
+(``firstlight serve`` on ``query_port`` or, when taken, a free one).
+
+The parts are joined only by the network, so each can run elsewhere
+(docs/scaling.md). Every child dies with this process (a parent-death
+signal), so even ``kill -9`` of `up` leaves nothing running. ``supervise()``
+restarts a worker that died and reports any other dead part (the caller
+exits non-zero). ``stop()``: watchers first (nothing announced to a server
+going away), then workers (their runs in progress are marked Crashed and
+give their claims up), then the rest.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -28,7 +36,12 @@ import httpx
 from firstlight.config import Settings
 from firstlight.events.prefect_sink import PrefectEventSink
 from firstlight.events.watchers import Watchers
-from flows.automations import REPORT_DEPLOYMENT, ensure_failure_automation
+from firstlight.execution.warm_processes import die_with_parent
+from flows.automations import (
+    REPORT_DEPLOYMENT,
+    ensure_crashed_runs_automation,
+    ensure_failure_automation,
+)
 from flows.release_delivery import RELEASE_DEPLOYMENT
 
 log = logging.getLogger(__name__)
@@ -49,48 +62,78 @@ def prefect_environment(settings: Settings, api_url: str) -> dict[str, str]:
     env = {**os.environ, **settings.as_environment()}
     env.setdefault("PREFECT_HOME", str((settings.data_dir / "prefect").resolve()))
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    env.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
+    env.setdefault("PREFECT_WORKER_QUERY_SECONDS", "1")  # a run starts within ~1 s of its event
     env["PREFECT_API_URL"] = api_url
     return env
 
 
 class Stack:
-    def __init__(self, settings: Settings, *, port: int) -> None:
+    def __init__(self, settings: Settings, *, port: int, server: bool = True) -> None:
         self.settings = settings
         self.port = port
-        self.api_url = f"http://127.0.0.1:{port}/api"
+        self.own_server = server
+        self.api_url = (
+            f"http://127.0.0.1:{port}/api"
+            if server
+            else os.environ.get("PREFECT_API_URL", f"http://127.0.0.1:{port}/api").rstrip("/")
+        )
         self.env = prefect_environment(settings, self.api_url)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._argv: dict[str, list[str]] = {}
         self._logs: list[IO[bytes]] = []
         self.watchers = Watchers(settings, PrefectEventSink(self.api_url))
 
     def start(self) -> StackUrls:
         self.settings.ensure_dirs()
         Path(self.env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
-        prefect = str(Path(sys.executable).with_name("prefect"))
-        self._spawn(
-            "prefect-server",
-            [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
-        )
-        self._wait_healthy(timeout=120)
-        self._spawn("deployments", [sys.executable, "-m", "flows.serve"])
-        self._wait_for_deployment(REPORT_DEPLOYMENT, timeout=120)
-        self._wait_for_deployment(RELEASE_DEPLOYMENT, timeout=30)
+        if self.own_server:
+            prefect = str(Path(sys.executable).with_name("prefect"))
+            self._spawn(
+                "prefect-server",
+                [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+            )
+        self._wait_healthy(timeout=180)
+        firstlight = str(Path(sys.executable).with_name("firstlight"))
+        # Pool and deployments first, so workers find work the moment they start.
+        self._run_once("deploy", [firstlight, "deploy"], timeout=180)
+        for n in range(self.settings.workers):
+            name = f"worker-{n + 1}"
+            self._spawn(name, [firstlight, "worker", "--name", f"{socket.gethostname()}-{name}"])
+        self._wait_for_deployment(REPORT_DEPLOYMENT, timeout=60)
+        self._wait_for_deployment(RELEASE_DEPLOYMENT, timeout=60)
         ensure_failure_automation(self.api_url, self.settings.failure_webhook_url)
+        ensure_crashed_runs_automation(self.api_url, self.settings.heartbeat_seconds)
         query_url = self._start_query_service()
         self.watchers.start()
         return StackUrls(
-            prefect_ui=f"http://127.0.0.1:{self.port}",
+            prefect_ui=self.api_url.removesuffix("/api"),
             prefect_api=self.api_url,
             inbox=self.settings.inbox_dir.resolve(),
             query_service=query_url,
         )
 
+    def supervise(self) -> str | None:
+        """Restart dead workers; None while the rest is alive, else what died."""
+        for name, proc in list(self._procs.items()):
+            if proc.poll() is None:
+                continue
+            if name.startswith("worker-"):
+                log.warning("%s exited with %s; restarting it", name, proc.returncode)
+                self._spawn(name, self._argv[name])
+                continue
+            log_file = self.settings.data_dir / "logs" / f"{name}.log"
+            return f"{name} exited with {proc.returncode} (see {log_file})"
+        return None
+
     def stop(self) -> None:
         self.watchers.stop()
-        if self._procs:
-            self._drain(timeout=15)
-        for proc in reversed(self._procs.values()):  # the runner before the server it talks to
+        workers = [p for n, p in self._procs.items() if n.startswith("worker-")]
+        for proc in workers:  # runs in progress are marked Crashed, claims given up
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in workers:
+            _wait_or_kill(proc, self.settings.stop_grace_seconds)
+        for proc in reversed(self._procs.values()):  # the query service, then the server
             _terminate(proc)
         for fh in self._logs:
             fh.close()
@@ -110,9 +153,25 @@ class Stack:
         logs.mkdir(parents=True, exist_ok=True)
         fh = (logs / f"{name}.log").open("ab")
         self._logs.append(fh)
+        self._argv[name] = argv
         self._procs[name] = subprocess.Popen(
-            argv, env=self.env, cwd=PROJECT_DIR, stdout=fh, stderr=subprocess.STDOUT
+            argv,
+            env=self.env,
+            cwd=PROJECT_DIR,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_stack,  # noqa: PLW1509 - only a prctl call, no locks taken
         )
+
+    def _run_once(self, name: str, argv: list[str], timeout: float) -> None:
+        logs = self.settings.data_dir / "logs"
+        with (logs / f"{name}.log").open("ab") as fh:
+            done = subprocess.run(
+                argv, env=self.env, cwd=PROJECT_DIR, stdout=fh, stderr=subprocess.STDOUT,
+                timeout=timeout, check=False,
+            )
+        if done.returncode != 0:
+            raise RuntimeError(f"{name} failed with {done.returncode}; see {logs / name}.log")
 
     def _start_query_service(self, timeout: float = 60) -> str:
         host = self.settings.query_host
@@ -160,18 +219,6 @@ class Stack:
                 log_file = self.settings.data_dir / "logs" / f"{name}.log"
                 raise RuntimeError(f"{name} exited with {proc.returncode}; see {log_file}")
 
-    def _drain(self, timeout: float) -> None:
-        """Let flow runs in progress finish (bounded) rather than cancel them on the way out.
-
-        Each run is a child process of the serving process: wait until it has none.
-        """
-        runner = self._procs.get("deployments")
-        if runner is None or runner.poll() is not None:
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _children(runner.pid):
-            time.sleep(0.2)
-
 
 def _port_or_free(host: str, port: int) -> int:
     """``port`` when it can be bound on ``host`` (0 or taken: one the system picks, logged)."""
@@ -186,13 +233,16 @@ def _port_or_free(host: str, port: int) -> int:
     return chosen
 
 
-def _children(pid: int) -> list[int]:
-    """Child process ids (Linux /proc); empty where that is not available."""
+def _die_with_stack() -> None:
+    die_with_parent(signal.SIGTERM)
+
+
+def _wait_or_kill(proc: subprocess.Popen[bytes], grace: float) -> None:
     try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:

@@ -1,9 +1,10 @@
-"""The reconciler: deliveries sitting in the inbox that the ledger never heard of.
+"""The reconciler: deliveries sitting in the inbox that no live run is working on.
 
 Belongs here: comparing what the inbox holds with what the ledger knows, to
-catch an arrival whose event was lost (a watcher down, an event dropped). It
-reads; it never moves, deletes or records anything. A delivery with a ledger
-line for its exact content is left alone: a run owns it, or owned it.
+catch an arrival whose event was lost (a watcher down, an event dropped) and
+a delivery whose run died (its claim lapsed: a worker killed, a machine
+gone). It reads; it never moves, deletes or records anything. A delivery
+whose ledger line is terminal, or claimed by a live run, is left alone.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ logger = logging.getLogger(__name__)
 
 
 def find_missed(inbox: Path, ledger: Ledger, *, settle_seconds: float) -> list[Arrival]:
-    """Arrivals for inbox deliveries that are due and have no ledger line.
+    """Arrivals for inbox deliveries that are due and have no ledger line, or whose
+    run's claim lapsed.
 
     Due: a manifest not modified for ``settle_seconds``, complete or not, parsed
     or not. A younger one's announcement may simply be on its way; an older
@@ -30,9 +32,10 @@ def find_missed(inbox: Path, ledger: Ledger, *, settle_seconds: float) -> list[A
     verification with the reason, so no arrival waits in the inbox for ever).
     """
     missed: list[Arrival] = []
+    abandoned = {entry.delivery_pk for entry in ledger.lapsed()}
     for folder in find_deliveries(inbox):
         try:
-            arrival = _missed(folder, ledger, settle_seconds)
+            arrival = _missed(folder, ledger, settle_seconds, abandoned)
         except Exception:  # a poison delivery must not hide the others from recovery
             logger.exception("reconcile: checking %s failed; the others go on", folder)
             continue
@@ -41,11 +44,14 @@ def find_missed(inbox: Path, ledger: Ledger, *, settle_seconds: float) -> list[A
     return missed
 
 
-def _missed(folder: Path, ledger: Ledger, settle_seconds: float) -> Arrival | None:
+def _missed(
+    folder: Path, ledger: Ledger, settle_seconds: float, abandoned: set[int]
+) -> Arrival | None:
     arrival = readiness(folder, source=SOURCE).arrival
     if arrival is None or not _due(folder, settle_seconds):
         return None
-    if ledger.find(arrival.mission, arrival.delivery_id, arrival.manifest_sha256) is None:
+    entry = ledger.find(arrival.mission, arrival.delivery_id, arrival.manifest_sha256)
+    if entry is None or entry.delivery_pk in abandoned:
         return arrival
     return None
 

@@ -452,6 +452,65 @@ class Ledger:
         with self._engine.connect() as conn:
             return [_entry(r) for r in conn.execute(query)]
 
+    # --- claims: short leases, renewed while the run is alive ---------------------------
+
+    @property
+    def lease_seconds(self) -> float:
+        return self._lease.total_seconds()
+
+    def renew_claim(self, delivery_pk: int, claim_token: str) -> bool:
+        """Keep this run's claim; False when it is no longer this run's (taken over, finished).
+
+        A claim held ahead of now (a run waiting for an operator) is not shortened.
+        """
+        now = now_utc()
+        with self._writer.begin() as conn:
+            held = conn.execute(
+                select(deliveries.c.claimed_at).where(
+                    deliveries.c.id == delivery_pk,
+                    deliveries.c.claim_token == claim_token,
+                    deliveries.c.state == DeliveryState.PROCESSING,
+                )
+            ).first()
+            if held is None:
+                return False
+            if held.claimed_at is None or held.claimed_at < now:
+                conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id == delivery_pk, deliveries.c.claim_token == claim_token)
+                    .values(claimed_at=now)
+                )
+            return True
+
+    def release_claim(self, delivery_pk: int, claim_token: str) -> None:
+        """Give the claim up now (a run cut short): the next attempt need not wait for the lease."""
+        with self._writer.begin() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.id == delivery_pk,
+                    deliveries.c.claim_token == claim_token,
+                    deliveries.c.state == DeliveryState.PROCESSING,
+                    # A claim held ahead (waiting for an operator) outlives the process.
+                    deliveries.c.claimed_at.is_(None) | (deliveries.c.claimed_at <= now_utc()),
+                )
+                .values(claimed_at=None)
+            )
+
+    def lapsed(self) -> list[LedgerEntry]:
+        """Deliveries still processing whose run's claim has run out (or was given up)."""
+        cutoff = now_utc() - self._lease
+        query = (
+            select(deliveries)
+            .where(
+                deliveries.c.state == DeliveryState.PROCESSING,
+                (deliveries.c.claimed_at.is_(None)) | (deliveries.c.claimed_at < cutoff),
+            )
+            .order_by(deliveries.c.id)
+        )
+        with self._engine.connect() as conn:
+            return [_entry(r) for r in conn.execute(query)]
+
     def find(self, mission: str, delivery_id: str, manifest_sha256: str) -> LedgerEntry | None:
         """The ledger line of exactly this delivery content, if it ever arrived."""
         query = select(deliveries).where(
