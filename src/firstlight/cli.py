@@ -484,6 +484,7 @@ def worker(
         work_pool=settings.work_pool,
         limit=settings.worker_limit,
         heartbeat_seconds=settings.heartbeat_seconds,
+        stop_grace_seconds=settings.stop_grace_seconds,
         name=name,
     )
     out.print("worker stopped")

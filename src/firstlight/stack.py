@@ -132,7 +132,7 @@ class Stack:
             if proc.poll() is None:
                 proc.terminate()
         for proc in workers:
-            _wait_or_kill(proc, self.settings.stop_grace_seconds)
+            _wait_or_kill(proc, self.settings.stop_grace_seconds + 15)
         for proc in reversed(self._procs.values()):  # the query service, then the server
             _terminate(proc)
         for fh in self._logs:
@@ -160,6 +160,9 @@ class Stack:
             cwd=PROJECT_DIR,
             stdout=fh,
             stderr=subprocess.STDOUT,
+            # Its own session: a terminal's Ctrl-C reaches `up` alone, which stops the
+            # parts in order (workers before the server their runs report to).
+            start_new_session=True,
             preexec_fn=_die_with_stack,  # noqa: PLW1509 - only a prctl call, no locks taken
         )
 

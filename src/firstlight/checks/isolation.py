@@ -16,8 +16,12 @@ Findings: ``validate.limits`` (memory or time exceeded, or the child killed),
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
+import os
 import resource
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import forkserver
@@ -27,6 +31,7 @@ from typing import Any, TypeVar
 from firstlight.domain.findings import Finding
 
 Ctx = TypeVar("Ctx")
+_PR_SET_PDEATHSIG = 1
 # Loaded once in the forkserver, inherited by every child: see checks.sandbox_preload.
 _PRELOAD = ["firstlight.checks.sandbox_preload"]
 
@@ -81,6 +86,7 @@ def run_isolated(
 def _child(
     check: Callable[[Any], list[Finding]], ctx: Any, limits: Limits, send: Connection
 ) -> None:
+    die_with_parent()  # the forkserver: nothing outlives the worker
     resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_bytes, limits.memory_bytes))
     cpu = int(limits.seconds) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -106,3 +112,14 @@ def _exit(code: int | None) -> str:
     if code is not None and code < 0:
         return f"signal {-code}"
     return f"exit code {code}"
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Ask Linux to send ``sig`` when the parent exits; exit now if it already has."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    if os.getppid() == 1:
+        os._exit(1)

@@ -13,16 +13,15 @@ SIGKILL leaves nothing behind.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import multiprocessing
-import os
-import signal
 from multiprocessing import forkserver
+
+from firstlight.checks.isolation import die_with_parent
 
 # Imported once in the forkserver: see firstlight.execution.preload.
 PRELOAD = ["firstlight.execution.preload"]
-_PR_SET_PDEATHSIG = 1
+
+__all__ = ["PRELOAD", "attach_to_forkserver", "die_with_parent", "start_forkserver"]
 
 
 def start_forkserver() -> str:
@@ -47,18 +46,8 @@ def attach_to_forkserver(address: str) -> None:
     server = forkserver._forkserver  # type: ignore[attr-defined]
     server._forkserver_address = address
     server.ensure_running = _already_running
+    forkserver.ensure_running = _already_running  # the module's alias of the method
 
 
 def _already_running() -> None:
     return None
-
-
-def die_with_parent(sig: int = signal.SIGKILL) -> None:
-    """Ask Linux to send ``sig`` when the parent exits; exit now if it already has."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-    if os.getppid() == 1:
-        os._exit(1)

@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import logging
 import signal
+import time
 from typing import Any
 
 import anyio
@@ -64,6 +65,18 @@ class WarmWorker(ProcessWorker):
         super().__init__(*args, **kwargs)
         self._forkserver_address = forkserver_address
         self._heartbeat_seconds = heartbeat_seconds
+        self.processes: set[multiprocessing.process.BaseProcess] = set()
+
+    def terminate_runs(self, grace: float) -> None:
+        """SIGTERM every run in progress (Prefect's engine then reports it Crashed and the
+        run gives its claim up), and wait up to ``grace`` seconds for them to exit."""
+        live = [p for p in self.processes if p.is_alive()]
+        for process in live:
+            if process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for process in live:
+            process.join(max(deadline - time.monotonic(), 0))
 
     async def run(
         self,
@@ -74,6 +87,7 @@ class WarmWorker(ProcessWorker):
         status = task_status or anyio.TASK_STATUS_IGNORED
         async with FlowRunExecutorContext() as ctx:
             starter = WarmStarter(
+                processes=self.processes,
                 forkserver_address=self._forkserver_address,
                 env=dict(configuration.env),
                 heartbeat_seconds=self._heartbeat_seconds,
@@ -122,11 +136,13 @@ class WarmStarter:
     def __init__(
         self,
         *,
+        processes: set[multiprocessing.process.BaseProcess],
         forkserver_address: str,
         env: dict[str, str | None],
         heartbeat_seconds: int,
         control_channel: ControlChannel | None,
     ) -> None:
+        self._processes = processes
         self._address = forkserver_address
         self._env = env
         self._heartbeat_seconds = heartbeat_seconds
@@ -155,9 +171,13 @@ class WarmStarter:
         handed_off = False
         try:
             process = _start_flow_run_process(flow, flow_run, env, self._address)
+            self._processes.add(process)
             task_status.started(ProcessHandle(process))  # type: ignore[arg-type]
             handed_off = True
-            await anyio.to_thread.run_sync(process.join)
+            try:
+                await anyio.to_thread.run_sync(process.join)
+            finally:
+                self._processes.discard(process)
         except BaseException:
             if registered and not handed_off and self._control is not None:
                 self._control.unregister(flow_run.id)
@@ -230,6 +250,7 @@ def run_worker(
     work_pool: str,
     limit: int,
     heartbeat_seconds: int,
+    stop_grace_seconds: float,
     name: str | None = None,
 ) -> None:
     """Pull runs from ``work_pool`` until SIGINT or SIGTERM, then stop cleanly.
@@ -254,6 +275,8 @@ def run_worker(
             async def stop_on_signal() -> None:
                 with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                     async for _ in signals:
+                        log.info("stopping: runs in progress get %s s to record it", stop_grace_seconds)
+                        await anyio.to_thread.run_sync(worker.terminate_runs, stop_grace_seconds)
                         group.cancel_scope.cancel()
                         return
 
