@@ -10,7 +10,6 @@ warm worker finds a run's flow: by name, among those its forkserver preloaded.
 from __future__ import annotations
 
 from datetime import timedelta
-
 from typing import Any
 
 from prefect import Flow

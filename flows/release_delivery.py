@@ -31,7 +31,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 from prefect.states import Completed
 
 from firstlight.domain.findings import DeliveryRejected
@@ -39,12 +39,12 @@ from firstlight.domain.ledger import Decision, Stage
 from firstlight.services.claims import keep_claim
 from firstlight.services.context import context_for
 from firstlight.services.gate import GateAssessment, rejection_report, resolve_held
-from firstlight.services.pipeline import RELEASE_STEPS
-from firstlight.services.ticket import Ticket
-from firstlight.services.verification import Announced
 from firstlight.services.ingest import IngestSummary
+from firstlight.services.pipeline import RELEASE_STEPS
 from firstlight.services.promotion import PromotionSummary
 from firstlight.services.quarantine import quarantine_delivery
+from firstlight.services.ticket import Ticket
+from firstlight.services.verification import Announced
 from tasks.steps import (
     STEP_TASKS,
     admit_task,
@@ -99,7 +99,7 @@ def _wait_for_operator(ticket: Ticket, assessment: GateAssessment) -> None:
         "with your reason). Name yourself: the ledger records who decided.",
     )
     key = f"gate-{ticket.attempt}"
-    if flow_run.deployment_id is None:
+    if deployment.id is None:
         # An ad-hoc run (tests, a script) cannot be rescheduled: it waits in place.
         try:
             answer = pause_flow_run(
@@ -111,9 +111,7 @@ def _wait_for_operator(ticket: Ticket, assessment: GateAssessment) -> None:
         except FlowPauseTimeout:
             _reject_unanswered(ticket)
     else:
-        answer = suspend_flow_run(
-            wait_for_input=form, timeout=settings.gate_pause_seconds, key=key
-        )
+        answer = suspend_flow_run(wait_for_input=form, timeout=settings.gate_pause_seconds, key=key)
     operator = f"operator:{answer.operator.strip() or 'unnamed'}"
     record = resolve_held(
         context_for(),

@@ -21,8 +21,8 @@ from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 
 from firstlight.checks.isolation import start_sandbox
-from firstlight.domain.ledger import Stage
 from firstlight.domain.findings import DeliveryRejected, Report
+from firstlight.domain.ledger import Stage
 from firstlight.services.context import context_for
 from firstlight.services.forecast import Forecast, forecast_time_to_data
 from firstlight.services.gate import GateAssessment, assess_release, hold_claim

@@ -1,4 +1,7 @@
-"""The release steps in order without Prefect: how library tests run a delivery."""
+"""The release steps in order without Prefect: how library tests run a delivery.
+
+The order is ``services.pipeline.RELEASE_STEPS``, the one the flow follows too.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +9,24 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
-from firstlight.domain.findings import DeliveryRejected
-from firstlight.domain.ledger import Decision
+from firstlight.domain.ledger import Decision, Stage
 from firstlight.services.context import Context
-from firstlight.services.indexing import index_release
-from firstlight.services.ingest import ingest
+from firstlight.services.pipeline import RELEASE_STEPS, run_release
 from firstlight.services.promotion import PromotionSummary, promote_release
-from firstlight.services.quarantine import quarantine_delivery
 from firstlight.services.ticket import Ticket
-from firstlight.services.validation import validate
-from firstlight.services.verification import Announced, admit_delivery, verify_delivery
+from firstlight.services.verification import Announced, admit_delivery
 from firstlight.storage.schema import observations, products, release_tables, releases
 
 
 def stage_release(ctx: Context, path: Path) -> Ticket:
-    """Admit, verify, validate, ingest and index: a staging release, not yet public."""
+    """Admit and every step before the gate: a staging release, not yet public."""
     ticket = admit_delivery(ctx, path)
     assert ticket.decision is Decision.PROCEED, ticket.reason
-    verify_delivery(ctx, ticket)
-    validate(ctx, ticket)
-    ingest(ctx, ticket)
-    index_release(ctx, ticket)
-    return ticket
+    for step in RELEASE_STEPS:
+        if step.stage is Stage.GATE:
+            return ticket
+        step.run(ctx, ticket)
+    raise AssertionError("RELEASE_STEPS has no gate step")
 
 
 def release(ctx: Context, path: Path) -> PromotionSummary:
@@ -36,19 +35,9 @@ def release(ctx: Context, path: Path) -> PromotionSummary:
 
 
 def release_or_quarantine(ctx: Context, path: Path, announced: Announced | None = None) -> Ticket:
-    """What the flow does, without Prefect; ``announced``: the arrival event's identity."""
-    ticket = admit_delivery(ctx, path, announced=announced)
-    if ticket.decision is Decision.SKIP:
-        return ticket
-    try:
-        verify_delivery(ctx, ticket)
-        validate(ctx, ticket)
-        ingest(ctx, ticket)
-        index_release(ctx, ticket)
-        promote_release(ctx, ticket)
-    except DeliveryRejected as exc:
-        quarantine_delivery(ctx, ticket, exc.report)
-    return ticket
+    """What the flow does, without Prefect (``services.pipeline``); ``announced``: the
+    arrival event's identity."""
+    return run_release(ctx, path, announced=announced).ticket
 
 
 def archive_counts(ctx: Context) -> dict[str, int]:

@@ -170,8 +170,13 @@ class Stack:
         logs = self.settings.data_dir / "logs"
         with (logs / f"{name}.log").open("ab") as fh:
             done = subprocess.run(
-                argv, env=self.env, cwd=PROJECT_DIR, stdout=fh, stderr=subprocess.STDOUT,
-                timeout=timeout, check=False,
+                argv,
+                env=self.env,
+                cwd=PROJECT_DIR,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
             )
         if done.returncode != 0:
             raise RuntimeError(f"{name} failed with {done.returncode}; see {logs / name}.log")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import httpx
 import pytest
 
 from firstlight.events.arrival import EVENT_ARRIVED
-from tests.s3 import _free_port
+from tests.prefect_server import prefect_server
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -22,35 +20,8 @@ BIN = Path(sys.executable).parent
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": api,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "FIRSTLIGHT_PROJECT_DIR": str(ROOT),
-    }
-    proc = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("prefect server did not start")
+    with prefect_server(home, FIRSTLIGHT_PROJECT_DIR=str(ROOT)) as (api, env):
         yield api, env
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_prefect_deploy_creates_every_deployment_with_its_trigger_and_schedule(
@@ -88,7 +59,7 @@ def test_prefect_deploy_creates_every_deployment_with_its_trigger_and_schedule(
     intervals = {
         name: [s["schedule"]["interval"] for s in d["schedules"]] for name, d in by_name.items()
     }
-    assert intervals["release-embargoed"] == [3600.0] and intervals["reconcile-inbox"] == [600.0]
+    assert intervals["release-embargoed"] == [3600.0] and intervals["reconcile-inbox"] == [60.0]
     assert intervals["retrain-gate-model"] == [86400.0]
     automations = httpx.post(f"{api}/automations/filter", json={}, timeout=10).json()
     [trigger] = [a for a in automations if a["name"] == "delivery-arrived"]

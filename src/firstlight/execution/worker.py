@@ -10,9 +10,10 @@ forkserver preloaded (``flows.deployments.FLOWS``), never loaded from files.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import multiprocessing
 import os
-import logging
 import signal
 import time
 from typing import Any
@@ -31,8 +32,8 @@ from prefect.runner._control_channel import ControlChannel
 from prefect.runner._flow_run_executor import FlowRunExecutorContext
 from prefect.runner._process_manager import ProcessHandle
 from prefect.settings.context import get_current_settings
-from prefect.utilities.processutils import sanitize_subprocess_env
 from prefect.utilities.callables import cloudpickle_wrapped_call
+from prefect.utilities.processutils import sanitize_subprocess_env
 from prefect.workers.process import (
     ProcessJobConfiguration,
     ProcessWorker,
@@ -170,7 +171,10 @@ class WarmStarter:
                 registered = True
         handed_off = False
         try:
-            process = _start_flow_run_process(flow, flow_run, env, self._address)
+            # Off the event loop: the first start waits for the forkserver's preloading.
+            process = await anyio.to_thread.run_sync(
+                _start_flow_run_process, flow, flow_run, env, self._address
+            )
             self._processes.add(process)
             task_status.started(ProcessHandle(process))  # type: ignore[arg-type]
             handed_off = True
@@ -238,11 +242,13 @@ def _run_flow_with_env(
     os.environ.update(env)
     current = get_settings_context()
     flow_run = kwargs.get("flow_run")
-    with SettingsContext(profile=current.profile, settings=Settings()):
-        with handle_engine_signals(getattr(flow_run, "id", None)):
-            result = run_flow(FLOWS[flow_name], **kwargs)
-            if asyncio.iscoroutine(result):
-                asyncio.run(result)
+    with (
+        SettingsContext(profile=current.profile, settings=Settings()),
+        handle_engine_signals(getattr(flow_run, "id", None)),
+    ):
+        result = run_flow(FLOWS[flow_name], **kwargs)
+        if asyncio.iscoroutine(result):
+            asyncio.run(result)
 
 
 def run_worker(
@@ -275,7 +281,7 @@ def run_worker(
             async def stop_on_signal() -> None:
                 with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                     async for _ in signals:
-                        log.info("stopping: runs in progress get %s s to record it", stop_grace_seconds)
+                        log.info("stopping: runs get %s s to record it", stop_grace_seconds)
                         await anyio.to_thread.run_sync(worker.terminate_runs, stop_grace_seconds)
                         group.cancel_scope.cancel()
                         return
@@ -295,7 +301,7 @@ def ensure_work_pool(name: str) -> None:
 
     async def create() -> None:
         async with get_client() as client:
-            try:
+            with contextlib.suppress(ObjectAlreadyExists):
                 await client.create_work_pool(
                     WorkPoolCreate(
                         name=name,
@@ -303,7 +309,5 @@ def ensure_work_pool(name: str) -> None:
                         base_job_template=WarmWorker.get_default_base_job_template(),
                     )
                 )
-            except ObjectAlreadyExists:
-                pass
 
     anyio.run(create)

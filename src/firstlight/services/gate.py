@@ -27,10 +27,11 @@ from firstlight.domain.drift import (
 )
 from firstlight.domain.features import VECTOR_NAMES, vector
 from firstlight.domain.findings import Finding, Report, Severity
-from firstlight.domain.ledger import Stage
+from firstlight.domain.ledger import Decision, Stage
 from firstlight.domain.manifest import now_utc
 from firstlight.services.context import Context
 from firstlight.services.features import complete_run_features
+from firstlight.services.quarantine import quarantine_delivery
 from firstlight.services.ticket import Ticket
 from firstlight.storage.gate_records import GateDecisionRecord, GateRecords, ModelRecord
 
@@ -244,6 +245,49 @@ def rejection_report(record: GateDecisionRecord) -> Report:
             )
         )
     return report
+
+
+@dataclass(frozen=True)
+class ExpiredHold:
+    ticket: Ticket
+    flow_run_id: str | None  # the suspended run that waited (its claim token)
+
+
+def expire_unanswered_holds(ctx: Context) -> list[ExpiredHold]:
+    """Quarantine, as expired, every held delivery whose wait for an operator ran out.
+
+    A held run is suspended (no process waits), so its timeout is settled here,
+    by the reconciler, once the hold's claim has lapsed.
+    """
+    records = GateRecords(ctx.archive.engine)
+    ledger = ctx.archive.ledger
+    expired: list[ExpiredHold] = []
+    for entry in ledger.lapsed():
+        held = records.decision(entry.delivery_pk, entry.attempts)
+        if held is None or held.decision != HELD:
+            continue
+        token, location = ledger.claim(entry.delivery_pk)
+        ticket = Ticket(
+            delivery_path=location,
+            delivery_pk=entry.delivery_pk,
+            attempt=entry.attempts,
+            mission=entry.mission,
+            delivery_id=entry.delivery_id,
+            manifest_sha256=entry.manifest_sha256 or "",
+            release_key=entry.release_key,
+            decision=Decision.PROCEED,
+            reason="held by the gate",
+        )
+        record = resolve_held(
+            ctx,
+            ticket,
+            approve=None,
+            reason=f"no operator decision within {ctx.settings.gate_pause_seconds} s",
+            decided_by="timeout",
+        )
+        quarantine_delivery(ctx, ticket, rejection_report(record))
+        expired.append(ExpiredHold(ticket, token))
+    return expired
 
 
 def hold_claim(ctx: Context, ticket: Ticket, claim_token: str) -> None:

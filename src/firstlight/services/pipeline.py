@@ -86,4 +86,3 @@ def run_release(
             quarantine_delivery(ctx, ticket, rejected.report)
             return RunOutcome("rejected", ticket, rejected.report.summary(), rejected.report)
     return RunOutcome("released", ticket, f"{ticket.release_key} is current")
-

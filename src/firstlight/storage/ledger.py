@@ -497,6 +497,16 @@ class Ledger:
                 .values(claimed_at=None)
             )
 
+    def claim(self, delivery_pk: int) -> tuple[str | None, str]:
+        """(the claiming run's token, the delivery's location) of a ledger line."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(deliveries.c.claim_token, deliveries.c.location).where(
+                    deliveries.c.id == delivery_pk
+                )
+            ).one()
+        return row.claim_token, row.location
+
     def lapsed(self) -> list[LedgerEntry]:
         """Deliveries still processing whose run's claim has run out (or was given up)."""
         cutoff = now_utc() - self._lease
