@@ -7,23 +7,17 @@ from pathlib import Path
 
 from firstlight.domain.ledger import Stage
 from firstlight.services.context import Context
-from firstlight.services.indexing import index_release
-from firstlight.services.ingest import ingest
-from firstlight.services.promotion import promote_release
-from firstlight.services.validation import validate
-from firstlight.services.verification import admit_delivery, verify_delivery
+from firstlight.services.pipeline import run_release
 
 
 def release_timed(ctx: Context, delivery: Path) -> dict[str, float]:
     """Seconds in all (``total``) and per step, as the ledger recorded them."""
     started = time.perf_counter()
-    ticket = admit_delivery(ctx, delivery)
-    verify_delivery(ctx, ticket)
-    validate(ctx, ticket)
-    ingest(ctx, ticket)
-    index_release(ctx, ticket)
-    promote_release(ctx, ticket)
+    outcome = run_release(ctx, delivery)  # the steps in their one order (gate included)
     total = time.perf_counter() - started
+    if outcome.status != "released":
+        raise RuntimeError(f"bench delivery {outcome.status}: {outcome.detail}")
+    ticket = outcome.ticket
     stages = {
         s.stage.value: s.seconds
         for s in ctx.archive.ledger.stages(ticket.delivery_pk)

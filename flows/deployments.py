@@ -19,6 +19,7 @@ from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 
 from firstlight.config import Settings
 from firstlight.events.arrival import EVENT_ARRIVED
+from flows.probe import EVENT_PROBE, probe
 from flows.rebuild_indexes import rebuild_indexes
 from flows.reconcile_inbox import reconcile_inbox
 from flows.release_delivery import DEPLOYMENT, release_delivery
@@ -37,6 +38,7 @@ FLOWS: dict[str, Flow[..., Any]] = {
         rebuild_indexes,
         report_failure,
         retrain_gate_model,
+        probe,
     )
 }
 
@@ -62,8 +64,18 @@ def arrival_trigger() -> DeploymentEventTrigger:
     )
 
 
+def probe_trigger() -> DeploymentEventTrigger:
+    """Every `firstlight.probe` event starts an empty run (bench/stack.py's floor)."""
+    return DeploymentEventTrigger(
+        name="probe",
+        expect={EVENT_PROBE},
+        match={"prefect.resource.id": "firstlight.probe.*"},
+        parameters={"probe_id": "{{ event.resource.id }}"},
+    )
+
+
 def runner_deployments(settings: Settings) -> list[RunnerDeployment]:
-    return [
+    made = [
         release_delivery.to_deployment(name=DEPLOYMENT, triggers=[arrival_trigger()], tags=TAGS),
         release_embargoed.to_deployment(
             name="release-embargoed",
@@ -79,6 +91,7 @@ def runner_deployments(settings: Settings) -> list[RunnerDeployment]:
         ),
         rebuild_indexes.to_deployment(name="rebuild-indexes", tags=TAGS),
         report_failure.to_deployment(name="report-failure", tags=TAGS),
+        probe.to_deployment(name="probe", triggers=[probe_trigger()], tags=TAGS),
         retrain_gate_model.to_deployment(
             name="retrain-gate-model",
             interval=timedelta(seconds=settings.gate_retrain_interval_seconds),
@@ -86,6 +99,8 @@ def runner_deployments(settings: Settings) -> list[RunnerDeployment]:
             tags=TAGS,
         ),
     ]
+    # Called outside an event loop, Prefect's to_deployment answers synchronously.
+    return [d for d in made if isinstance(d, RunnerDeployment)]
 
 
 def deploy_to_pool(settings: Settings) -> list[str]:

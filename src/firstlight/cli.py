@@ -526,12 +526,16 @@ def watch() -> None:
 
 @app.command()
 def automations() -> None:
-    """Create (or replace) the failed-runs automation on the server at PREFECT_API_URL."""
+    """Create (or replace) the automations on the server at PREFECT_API_URL: failed runs
+    reported, runs whose heartbeats stopped marked Crashed."""
     api_url = _required_api_url()
-    from flows.automations import ensure_failure_automation
+    from flows.automations import ensure_crashed_runs_automation, ensure_failure_automation
 
-    automation_id = ensure_failure_automation(api_url, Settings().failure_webhook_url)
-    out.print(f"automation firstlight-failed-runs: {automation_id}")
+    settings = Settings()
+    failed = ensure_failure_automation(api_url, settings.failure_webhook_url)
+    out.print(f"automation firstlight-failed-runs: {failed}")
+    crashed = ensure_crashed_runs_automation(api_url, settings.heartbeat_seconds)
+    out.print(f"automation firstlight-silent-runs-crashed: {crashed}")
 
 
 def _required_api_url() -> str:

@@ -183,7 +183,7 @@ class Stack:
 
     def _start_query_service(self, timeout: float = 60) -> str:
         host = self.settings.query_host
-        port = _port_or_free(host, self.settings.query_port)
+        port = port_or_free(host, self.settings.query_port)
         firstlight = str(Path(sys.executable).with_name("firstlight"))
         self._spawn("query-service", [firstlight, "serve", "--host", host, "--port", str(port)])
         shown = "127.0.0.1" if host == "0.0.0.0" else host  # noqa: S104 - naming, not binding
@@ -228,7 +228,7 @@ class Stack:
                 raise RuntimeError(f"{name} exited with {proc.returncode}; see {log_file}")
 
 
-def _port_or_free(host: str, port: int) -> int:
+def port_or_free(host: str, port: int) -> int:
     """``port`` when it can be bound on ``host`` (0 or taken: one the system picks, logged)."""
     with socket.socket() as sock:
         try:

@@ -54,6 +54,7 @@ def test_prefect_deploy_creates_every_deployment_with_its_trigger_and_schedule(
         "rebuild-indexes",
         "report-failure",
         "retrain-gate-model",
+        "probe",
     }
     assert {d["work_pool_name"] for d in deployments} == {"firstlight"}
     intervals = {

@@ -38,6 +38,7 @@ from firstlight.storage.schema import releases
 from flows.automations import ensure_crashed_runs_automation
 from tests.postgres import database_from_template, pg_server_url
 from tests.prefect_server import prefect_server
+from tests.processes import processes_with_env
 from tests.s3 import client
 
 pytestmark = [pytest.mark.timeout(1200), pytest.mark.postgres]
@@ -85,18 +86,7 @@ class Host:
 
     def processes(self) -> list[int]:
         """Processes still running with this host's data directory in their environment."""
-        marker = f"FIRSTLIGHT_DATA_DIR={self.data_dir}".encode()
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                environ = (entry / "environ").read_bytes()
-            except OSError:
-                continue
-            if marker in environ.split(b"\0"):
-                pids.append(int(entry.name))
-        return pids
+        return processes_with_env("FIRSTLIGHT_DATA_DIR", str(self.data_dir))
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -45,3 +45,24 @@ def test_same_deployments_flows_triggers_and_schedules() -> None:
         if yaml_limit:
             assert runner.concurrency_options is not None
             assert yaml_limit["collision_strategy"] == runner.concurrency_options.collision_strategy
+
+
+def test_every_deployed_flow_is_one_a_warm_worker_can_find() -> None:
+    from flows.deployments import FLOWS
+
+    assert {d.flow_name for d in runner_deployments(Settings())} <= set(FLOWS)
+
+
+def test_the_flow_has_a_task_for_every_release_step_in_the_one_order() -> None:
+    from firstlight.services.pipeline import RELEASE_STEPS
+    from tasks.steps import STEP_TASKS
+
+    assert list(STEP_TASKS) == [step.stage for step in RELEASE_STEPS]
+    assert [s.stage.value for s in RELEASE_STEPS] == [
+        "verify",
+        "validate",
+        "ingest",
+        "index",
+        "gate",
+        "promote",
+    ]

@@ -8,12 +8,10 @@ a background queue that may drop records under load.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 from prefect.events import Event
 
-from firstlight.domain.manifest import MANIFEST_NAME
 from firstlight.events.arrival import EVENT_ARRIVED, Arrival
 
 
@@ -39,10 +37,7 @@ class PrefectEventSink:
 
 
 def _landed_at(arrival: Arrival) -> str:
-    """When the manifest landed (its mtime): where time-to-data starts."""
-    manifest = Path(arrival.location) / MANIFEST_NAME
-    try:
-        stamp = manifest.stat().st_mtime
-    except OSError:
-        return datetime.now(UTC).isoformat()
-    return datetime.fromtimestamp(stamp, UTC).isoformat()
+    """Now: a watcher announces a delivery the moment it sees it complete, which is where
+    time-to-data starts (a file's mtime is the producer's, kept by `mv`, not the arrival)."""
+    del arrival
+    return datetime.now(UTC).isoformat()

@@ -14,7 +14,7 @@ die_with_parent()
 
 # Prefect's engine and the flows (their tasks import the library's steps).
 import prefect.flow_engine  # noqa: E402
-import sklearn.ensemble  # noqa: E402
+import sklearn.ensemble  # type: ignore[import-untyped]  # noqa: E402
 
 # Validation's checks and Great Expectations (the sandbox children's code).
 import firstlight.execution.worker  # noqa: E402, F401  (the runs' entry point)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 from multiprocessing import forkserver
+from typing import Any
 
 from firstlight.checks.isolation import die_with_parent
 
@@ -30,7 +31,8 @@ def start_forkserver() -> str:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
     forkserver.ensure_running()
-    address = forkserver._forkserver._forkserver_address  # type: ignore[attr-defined]
+    server: Any = forkserver._forkserver
+    address = server._forkserver_address
     if not isinstance(address, str):
         raise RuntimeError("the forkserver did not report its address")
     return address
@@ -43,10 +45,10 @@ def attach_to_forkserver(address: str) -> None:
     importing everything again); a forked child already holds the server's
     "alive" descriptor, so naming the address is all it lacks.
     """
-    server = forkserver._forkserver  # type: ignore[attr-defined]
+    server: Any = forkserver._forkserver
     server._forkserver_address = address
     server.ensure_running = _already_running
-    forkserver.ensure_running = _already_running  # the module's alias of the method
+    setattr(forkserver, "ensure_running", _already_running)  # the module's alias  # noqa: B010
 
 
 def _already_running() -> None:

@@ -71,13 +71,15 @@ class WarmWorker(ProcessWorker):
     def terminate_runs(self, grace: float) -> None:
         """SIGTERM every run in progress (Prefect's engine then reports it Crashed and the
         run gives its claim up), and wait up to ``grace`` seconds for them to exit."""
-        live = [p for p in self.processes if p.is_alive()]
-        for process in live:
-            if process.pid is not None:
-                os.kill(process.pid, signal.SIGTERM)
+        # By pid, not Process.join: the starter's thread is joining them (one reader
+        # of the forkserver's exit status each); the forkserver reaps them.
+        pids = [p.pid for p in list(self.processes) if p.pid is not None]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        for process in live:
-            process.join(max(deadline - time.monotonic(), 0))
+        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+            time.sleep(0.2)
 
     async def run(
         self,
@@ -115,6 +117,14 @@ class WarmWorker(ProcessWorker):
         return ProcessWorkerResult(
             status_code=execution.status_code, identifier=str(execution.handle.pid)
         )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 async def resolve_flow(flow_run: FlowRun) -> Flow[..., Any]:
@@ -192,12 +202,12 @@ def _start_flow_run_process(
     flow: Flow[..., Any], flow_run: FlowRun, env: dict[str, str | None], address: str
 ) -> multiprocessing.process.BaseProcess:
     """Prefect's ``run_flow_in_subprocess``, with a forkserver in place of spawn."""
-    merged: dict[str, str | None] = (
-        get_current_settings().to_environment_variables(exclude_unset=True)
-        | dict(os.environ)
-        | {"PREFECT__ENABLE_CANCELLATION_AND_CRASHED_HOOKS": "false"}
-        | env
-    )
+    merged: dict[str, str | None] = {
+        **get_current_settings().to_environment_variables(exclude_unset=True),
+        **os.environ,
+        "PREFECT__ENABLE_CANCELLATION_AND_CRASHED_HOOKS": "false",
+        **env,
+    }
     clean = sanitize_subprocess_env(merged)
     runtime_env = _runtime_subprocess_env(clean)
     startup_env = {k: v for k, v in clean.items() if k in _CONTROL_KEYS}
@@ -210,9 +220,10 @@ def _start_flow_run_process(
         context=serialize_context(),
     )
     context = multiprocessing.get_context("forkserver")
+    payload = call.args[0]  # type: ignore[attr-defined]  # a functools.partial
     process = context.Process(
         target=_warm_child,
-        args=(call.args[0], startup_env, address),
+        args=(payload, startup_env, address),
         name=f"flow-run-{flow_run.id}",
     )
     process.start()
