@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     )
     claim_lease_seconds: int = Field(
         default=30,
-        ge=3,
+        gt=0,
         description=(
             "How long a run's claim on a delivery holds unless renewed; a live run renews it "
             "every sixth of this, so a dead run's delivery is taken over within it."

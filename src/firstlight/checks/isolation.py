@@ -32,6 +32,10 @@ from firstlight.domain.findings import Finding
 
 Ctx = TypeVar("Ctx")
 _PR_SET_PDEATHSIG = 1
+# How long a child may take to start (a forkserver importing Great Expectations on a
+# loaded machine: tens of seconds); a sandbox that never starts is an infrastructure
+# failure (the run fails and is retried), not a finding against the file.
+START_SECONDS = 600
 # Loaded once in the forkserver, inherited by every child: see checks.sandbox_preload.
 _PRELOAD = ["firstlight.checks.sandbox_preload"]
 
@@ -62,10 +66,16 @@ def run_isolated(
     send.close()
     name = getattr(check, "__name__", "check")
     try:
-        if not receive.poll(limits.seconds):
+        # The time limit starts when the child runs: a forkserver still preloading its
+        # libraries (the first child of a worker, a loaded machine) is not the file's fault.
+        if not receive.poll(START_SECONDS):
             child.kill()
-            return [_limits(file, f"{name} ran longer than {limits.seconds:g} s")]
+            raise RuntimeError(f"the validation sandbox did not start within {START_SECONDS} s")
         try:
+            receive.recv()  # "started"
+            if not receive.poll(limits.seconds):
+                child.kill()
+                return [_limits(file, f"{name} ran longer than {limits.seconds:g} s")]
             kind, value = receive.recv()
         except EOFError:
             child.join(5)
@@ -87,6 +97,7 @@ def _child(
     check: Callable[[Any], list[Finding]], ctx: Any, limits: Limits, send: Connection
 ) -> None:
     die_with_parent()  # the forkserver: nothing outlives the worker
+    send.send(("started", None))
     resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_bytes, limits.memory_bytes))
     cpu = int(limits.seconds) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
