@@ -79,6 +79,7 @@ def test_stack_stopped_mid_step_then_restarted_releases_the_delivery_once(
     try:
         path = generated(settings.inbox_dir, rows=300_000)
         wait_for(f"the run to be in {step}", lambda: running_task(stack.api_url, step), 600)
+        before = {r["id"] for r in release_runs(stack.api_url, path)}
     finally:
         stack.stop()
 
@@ -93,9 +94,9 @@ def test_stack_stopped_mid_step_then_restarted_releases_the_delivery_once(
     again = Stack(settings, port=port_or_free("127.0.0.1", 0))  # its database kept in var/
     again.start()
     try:
-        states = [r["state_name"] for r in release_runs(again.api_url, path)]
-        assert states.count("Crashed") == 1, states  # stopped, not left Running
-        assert "Running" not in states or states.count("Running") == 1, states
+        # The runs cut short ended Crashed (or finished, a duplicate's), none left Running.
+        states = [r["state_name"] for r in release_runs(again.api_url, path) if r["id"] in before]
+        assert "Crashed" in states and set(states) <= {"Crashed", "Completed", "Skipped"}, states
         ctx = context_for(settings)
         entry = wait_for(
             "the delivery released after the restart",

@@ -41,7 +41,7 @@ from tests.prefect_server import prefect_server
 from tests.processes import processes_with_env
 from tests.s3 import client
 
-pytestmark = [pytest.mark.timeout(1200), pytest.mark.postgres]
+pytestmark = [pytest.mark.timeout(2400), pytest.mark.postgres]
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
@@ -222,7 +222,7 @@ def test_a_burst_is_spread_over_both_workers_and_each_delivery_released_once(
         entries = ledger.entries()
         return len(entries) == 20 and all(e.state.terminal for e in entries)
 
-    wait_for("20 deliveries terminal", all_released, timeout=900)
+    wait_for("20 deliveries terminal", all_released, timeout=1800)
     entries = ledger.entries()
     assert {e.state for e in entries} == {DeliveryState.RELEASED}, [e.reason for e in entries]
     with cluster.ctx.archive.engine.connect() as conn:
