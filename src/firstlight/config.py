@@ -218,6 +218,13 @@ class Settings(BaseSettings):
         default=None,
         description="Prefect UI the operations page links held runs to; default: prefect_port.",
     )
+    pages_operations: bool = Field(
+        default=True,
+        description=(
+            "Serve /operations (the ledger: delivery names, reasons, reports, Data Docs) on the "
+            "query service's port; false where that port is public."
+        ),
+    )
     pages_history: int = Field(
         default=500,
         gt=0,

@@ -58,3 +58,19 @@ def test_operations_lists_quarantine_and_held_releases(ctx: Context) -> None:
     assert f'href="http://prefect.example:4200/runs/flow-run/{RUN_ID}"' in page.text
     assert "row_count: 3x the current release" in page.text
     assert data["operations"]["by_state"] == {"quarantined": 1, "processing": 1}
+
+
+def test_operations_can_be_kept_off_a_public_port(ctx: Context) -> None:
+    ctx.settings.pages_operations = False
+    app = create_app(ctx.settings)
+    service = ServiceThread(server(ctx.settings, host="127.0.0.1", port=0, app=app))
+    service.start()
+    try:
+        page = httpx.get(f"{service.url}/operations", timeout=60)
+        plot = httpx.get(f"{service.url}/operations/time-to-data.png", timeout=60)
+        home = httpx.get(f"{service.url}/", timeout=60)
+    finally:
+        service.stop()
+
+    assert (page.status_code, plot.status_code) == (404, 404)
+    assert home.status_code == 200 and "/operations" not in home.text

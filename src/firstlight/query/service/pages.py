@@ -95,7 +95,11 @@ def _page(request: Request, template: str, data: Any, status: int = 200, **extra
     if wants_json(request):
         return Response(_json(data), status_code=status, media_type="application/json")
     html = _env.get_template(template).render(
-        data=data, root=_root(request), base_url=str(request.base_url).rstrip("/"), **extra
+        data=data,
+        root=_root(request),
+        base_url=str(request.base_url).rstrip("/"),
+        operations=_state(request).settings.pages_operations,
+        **extra,
     )
     return HTMLResponse(html, status_code=status)
 
@@ -314,8 +318,16 @@ def prefect_ui(state: ServiceState) -> str:
     return (s.prefect_ui_url or f"http://127.0.0.1:{s.prefect_port}").rstrip("/")
 
 
+def _operations_off(request: Request) -> Response | None:
+    if _state(request).settings.pages_operations:
+        return None
+    return _not_found(request, "operations page on this service (FIRSTLIGHT_PAGES_OPERATIONS)")
+
+
 @router.get("/operations", response_class=HTMLResponse)
 def operations_page(request: Request) -> Response:
+    if (off := _operations_off(request)) is not None:
+        return off
     state = _state(request)
     with _read(state) as conn:
         ops = operations.operations(conn, limit=state.settings.pages_history)
@@ -332,6 +344,8 @@ def operations_page(request: Request) -> Response:
 def operations_plot(request: Request) -> Response:
     from firstlight.query.pages.drawing import cached_png, time_to_data_plot
 
+    if (off := _operations_off(request)) is not None:
+        return off
     state = _state(request)
     with _read(state) as conn:
         ops = operations.operations(conn, limit=state.settings.pages_history)
@@ -342,6 +356,8 @@ def operations_plot(request: Request) -> Response:
 
 @router.get("/operations/reports/{delivery_pk}")
 def quarantine_report(request: Request, delivery_pk: int) -> Response:
+    if (off := _operations_off(request)) is not None:
+        return off
     state = _state(request)
     with _read(state) as conn:
         found = operations.report(conn, delivery_pk)
@@ -352,6 +368,8 @@ def quarantine_report(request: Request, delivery_pk: int) -> Response:
 
 @router.get("/operations/data-docs/{delivery_pk}/{path:path}")
 def operations_data_docs(request: Request, delivery_pk: int, path: str) -> Response:
+    if (off := _operations_off(request)) is not None:
+        return off
     state = _state(request)
     with _read(state) as conn:
         site = operations.data_docs(conn, delivery_pk)
