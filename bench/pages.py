@@ -150,6 +150,11 @@ def fill(data_dir: Path, url: str | None) -> list[tuple[str, str]]:
                     ))  # fmt: skip
                 for tb in range(TABLES):
                     name = f"table{tb}"
+                    if url is not None:  # the reader role is granted each physical table
+                        conn.exec_driver_sql(
+                            f'CREATE TABLE "{key}"."{name}" '
+                            "(source_id bigint, ra float8, dec float8)"
+                        )
                     conn.execute(insert(release_tables).values(
                         release_key=key, table_name=name, physical_schema=key if url else None,
                         physical_name=name if url else f"cat_{key}__{name}",
@@ -171,6 +176,12 @@ def fill(data_dir: Path, url: str | None) -> list[tuple[str, str]]:
                                                    radius=5 * u.deg, max_depth=8)  # fmt: skip
                 store.save(key, groups)
                 made.append((mission, key))
+            if url is not None:  # the current release's tables by mission name, as promotion does
+                for tb in range(TABLES):
+                    conn.exec_driver_sql(
+                        f'CREATE VIEW "{mission}"."table{tb}" AS '
+                        f'SELECT * FROM "{made[-1][1]}"."table{tb}"'
+                    )
             conn.execute(insert(current_releases).values(
                 mission=mission, release_key=made[-1][1], switched_at=finished,
             ))  # fmt: skip
@@ -275,11 +286,14 @@ def run() -> str:
         server = admin_url()
         reason = unreachable_reason(server)
         if reason is None:
-            with fresh_database(server) as db:
-                print("pages: PostgreSQL")
-                backends["postgresql"] = run_backend(
-                    "postgresql", sqlalchemy_url(server, db), work, requests
-                )
+            try:
+                with fresh_database(server) as db:
+                    print("pages: PostgreSQL")
+                    backends["postgresql"] = run_backend(
+                        "postgresql", sqlalchemy_url(server, db), work, requests
+                    )
+            except Exception as exc:  # keep SQLite's figures; say why PostgreSQL has none
+                print(f"pages: PostgreSQL failed: {exc!r}"[:2000])
         else:
             print(f"pages: PostgreSQL skipped: {reason}")
     result = {
