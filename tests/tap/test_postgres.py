@@ -84,3 +84,45 @@ def test_pages_and_coverage_on_postgres(pg_service: Service) -> None:
 
     assert [t["row_count"] for t in page["release"]["tables"]] == [1500]
     coverage_matches_the_delivered_positions(pg_service)
+
+
+def _sync(service: Service, query: str) -> httpx.Response:
+    return httpx.post(
+        f"{service.tap}/sync",
+        data={"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": query},
+        timeout=60,
+    )
+
+
+# Issue 12 item 4: every one a DALI error (400) in ADQL's terms, none a 500.
+BOUNDED = [
+    ("SELECT ra FROM demo.sources WHERE " + " OR ".join(f"ra = {i}" for i in range(4000)),
+     "at most 5,000"),
+    ("SELECT ra FROM demo.sources WHERE " + "(" * 100 + "ra > 1" + ")" * 100, "brackets nest"),
+    ("SELECT ra FROM demo.sources WHERE ra = 1" + " " * 140_000, "characters long"),
+    ("SELECT CAST('postgres' AS regrole) FROM demo.sources", "CAST to regrole is not ADQL"),
+    ("SELECT CAST(CAST('stage_runs' AS regclass) AS oid) FROM demo.sources", "is not ADQL"),
+    ("SELECT TOP 1 CAST('abc' AS INTEGER) FROM demo.sources", "cannot be converted"),
+    ("SELECT TOP 1 SQRT(source_id) || 'x' FROM demo.sources", "of a type it does not take"),
+    ("SELECT TOP 1 LOG(-1.0 - ra) FROM demo.sources", "outside its domain"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("query", "said"), BOUNDED, ids=range(len(BOUNDED)))
+def test_bounded_queries_fail_with_a_dali_error_in_adql_terms(
+    pg_service: Service, query: str, said: str
+) -> None:
+    answer = _sync(pg_service, query)
+
+    assert answer.status_code == 400, answer.text[:300]
+    assert 'name="QUERY_STATUS" value="ERROR"' in answer.text
+    assert said in answer.text
+    for leak in ("sqlglot", "<class", "psycopg", "pg_", 'regrole"', "LINE 1"):
+        assert leak not in answer.text
+
+
+def test_malformed_file_paths_are_not_found(pg_service: Service) -> None:
+    for path in ("/files/%00", "/files/a%00b", "/files/%01x", "/datalink/links?ID=%00"):
+        answer = httpx.get(f"{pg_service.url}{path}", timeout=30)
+        assert answer.status_code in (200, 400, 404), path
+        assert answer.status_code != 200 or "NotFoundFault" in answer.text, path

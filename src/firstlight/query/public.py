@@ -386,7 +386,10 @@ _TAP_SCHEMA_KEYS: dict[str, tuple[ForeignKey, ...]] = {
 
 def public_tables(conn: Connection, archive: Archive, *, now: datetime) -> list[PublicTable]:
     """Every table a scientist may query now, read inside the caller's transaction."""
-    healpix = archive.backend.name != "postgresql"
+    # Imported here: query.dialects imports this module (through query.adql).
+    from firstlight.query.dialects import query_dialect
+
+    healpix = query_dialect(archive.engine.dialect.name).healpix
     public = PublicAt(now)
     promoted = public.releases(conn)
     current = {r.release_key: r.mission for r in promoted if r.current}

@@ -5,7 +5,10 @@ sees one snapshot: never half a promotion, never a catalogue whose embargo
 lifted between the two reads. ``maxrec + 1`` rows are fetched: the extra one
 says that there were more (OVERFLOW). The time limit is the database's own:
 ``statement_timeout`` on PostgreSQL, a progress handler on SQLite,
-``call_timeout`` on Oracle.
+``call_timeout`` on Oracle (the backend's ``QueryDialect`` says how), and it
+covers the whole query: what the translation took is taken off what the
+database may spend. A database's error reaches the user in ADQL's terms
+(``QueryDialect.explain``), never in the database's own.
 
 Tables a query brings along (TAP_UPLOAD, ``TemporaryTable``) are made on the
 query's own connection before its read-only snapshot begins, and dropped
@@ -14,6 +17,7 @@ after it, whatever happened.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,16 +26,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+import numpy as np
 from sqlalchemy import Connection, Engine
 
 from firstlight.domain.manifest import now_utc
 from firstlight.query.adql import AdqlError, translate_adql
+from firstlight.query.dialects import query_dialect
 from firstlight.query.public import PublicColumn, PublicTable, public_tables_now
 from firstlight.storage.archive import Archive
 
 __all__ = ["AdqlError", "QueryResult", "QueryTimeout", "run_adql"]
 
-_SQLITE_PROGRESS_STEPS = 10_000  # VM instructions between two clock checks
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,15 +73,27 @@ def run_adql(
         raise ValueError(f"maxrec must be >= 0, got {maxrec}")
     now = now or now_utc()
     engine = engine or archive.engine
-    backend = engine.dialect.name
+    dialect = query_dialect(engine.dialect.name)
     order = getattr(archive.backend, "healpix_order", 16)
+    # One budget for everything: reading what is public, translating, running.
+    deadline = time.monotonic() + timeout_seconds
+    too_long = f"the query ran longer than {timeout_seconds:g} s"
     with (
         engine.connect() as conn,
         _temporary_tables(conn, temporary) as brought,
-        _read_only(conn, backend, timeout_seconds),
+        dialect.read_only(conn, timeout_seconds),
     ):
         tables = public_tables_now(conn, archive, now=now) + brought
-        translation = translate_adql(adql, tables, backend, maxrec=maxrec, healpix_order=int(order))
+        try:
+            translation = translate_adql(
+                adql, tables, dialect, maxrec=maxrec, healpix_order=int(order)
+            )
+        except RecursionError as exc:  # bounded by parse_adql's limits; never a 500 anyway
+            raise AdqlError("the query is too complex to translate") from exc
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise QueryTimeout(too_long)
+        dialect.limit_time(conn, left, timeout_seconds - left)
         # The driver's own cursor, without parameters: no '%' or ':' in a literal is
         # then taken for a placeholder (the SQL holds no user text but literals).
         cursor = conn.connection.cursor()
@@ -83,9 +101,11 @@ def run_adql(
             cursor.execute(translation.sql)
             rows = [tuple(r) for r in cursor.fetchmany(maxrec + 1)]
         except conn.dialect.loaded_dbapi.Error as exc:
-            if _is_timeout(exc, backend):
-                raise QueryTimeout(f"the query ran longer than {timeout_seconds:g} s") from exc
-            raise AdqlError(f"the database refused the query: {_first_line(exc)}") from exc
+            if dialect.is_timeout(exc):
+                raise QueryTimeout(too_long) from exc
+            # The database's own words name its internals: said in ADQL's terms instead.
+            log.info("query failed in the database: %s", _first_line(exc))
+            raise AdqlError(dialect.explain(exc)) from exc
         finally:
             cursor.close()
     overflow = len(rows) > maxrec
@@ -109,55 +129,6 @@ def _temporary_tables(
     finally:
         for table in made:
             table.drop(conn)
-
-
-@contextmanager
-def _read_only(conn: Connection, backend: str, timeout_seconds: float) -> Iterator[None]:
-    """One read-only transaction with a time limit, per backend."""
-    ms = max(1, int(timeout_seconds * 1000))
-    raw = conn.connection.driver_connection
-    if backend == "postgresql":
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            # One round trip for both (no parameters: psycopg sends it as a simple query).
-            conn.exec_driver_sql(f"SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {ms}")
-            yield
-        return
-    if backend == "oracle":
-        previous = raw.call_timeout  # type: ignore[union-attr]
-        raw.call_timeout = ms  # type: ignore[union-attr]
-        try:
-            with conn.begin():
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-                yield
-        finally:
-            raw.call_timeout = previous  # type: ignore[union-attr]
-        return
-    deadline = time.monotonic() + timeout_seconds
-    raw.set_progress_handler(  # type: ignore[union-attr]
-        lambda: 1 if time.monotonic() > deadline else 0, _SQLITE_PROGRESS_STEPS
-    )
-    try:
-        with conn.begin():
-            # ADQL's LIKE is case-sensitive; SQLite's is not unless asked.
-            conn.exec_driver_sql("PRAGMA case_sensitive_like = ON")
-            conn.exec_driver_sql("PRAGMA query_only = ON")
-            try:
-                yield
-            finally:
-                conn.exec_driver_sql("PRAGMA query_only = OFF")
-                conn.exec_driver_sql("PRAGMA case_sensitive_like = OFF")
-    finally:
-        raw.set_progress_handler(None, 0)  # type: ignore[union-attr]
-
-
-def _is_timeout(exc: Exception, backend: str) -> bool:
-    text = str(exc)
-    if backend == "postgresql":
-        return "statement timeout" in text or "canceling statement" in text
-    if backend == "oracle":
-        return "DPI-1067" in text or "ORA-03156" in text
-    return "interrupted" in text
 
 
 def _first_line(exc: Exception) -> str:
@@ -191,12 +162,15 @@ def _typed(col: PublicColumn, index: int, rows: list[tuple[Any, ...]]) -> Public
 
 
 def _normalised(columns: list[PublicColumn], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The same values whatever the database: aware UTC datetimes, floats for doubles."""
+    """The same values whatever the database: aware UTC datetimes, floats for doubles,
+    float32 values widened exactly."""
     fixes: dict[int, Any] = {}
     for i, col in enumerate(columns):
         if col.xtype == "timestamp":
             fixes[i] = _as_datetime
-        elif col.datatype in ("double", "float"):
+        elif col.datatype == "float":
+            fixes[i] = _as_single
+        elif col.datatype == "double":
             fixes[i] = _as_float
         elif col.datatype in ("short", "int", "long"):
             fixes[i] = _as_int
@@ -217,6 +191,11 @@ def _as_datetime(value: Any) -> datetime:
 
 def _as_float(value: Any) -> Any:
     return float(value) if isinstance(value, int | float | Decimal) else value
+
+
+def _as_single(value: Any) -> Any:
+    """A float32 value as the double it widens to (PostgreSQL's driver reads its text)."""
+    return float(np.float32(value)) if isinstance(value, int | float | Decimal) else value
 
 
 def _as_int(value: Any) -> Any:

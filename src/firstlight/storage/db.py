@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from firstlight.domain.decimals import adql_mod, adql_round, adql_truncate
+from firstlight.domain.regions import region_point, sql_relate
 from firstlight.domain.sky import angular_separation_scalar
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -50,7 +52,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
-        dbapi_conn.create_function("ang_sep_deg", 4, angular_separation_scalar, deterministic=True)
+        register_functions(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -61,6 +63,16 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def register_functions(dbapi_conn: Any) -> None:
+    """SQLite's missing functions that queries use: distance, ADQL's exact ROUND/TRUNCATE/MOD."""
+    dbapi_conn.create_function("ang_sep_deg", 4, angular_separation_scalar, deterministic=True)
+    dbapi_conn.create_function("adql_round", 3, adql_round, deterministic=True)
+    dbapi_conn.create_function("adql_truncate", 3, adql_truncate, deterministic=True)
+    dbapi_conn.create_function("adql_mod", 4, adql_mod, deterministic=True)
+    dbapi_conn.create_function("adql_region_point", 3, region_point, deterministic=True)
+    dbapi_conn.create_function("adql_region_relate", 3, sql_relate, deterministic=True)
 
 
 def for_writing(engine: Engine) -> Engine:

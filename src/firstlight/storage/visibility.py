@@ -125,6 +125,8 @@ class PublicAt:
 
     def release(self, conn: Connection, mission: str, release: str | None) -> str | None:
         """The mission's current release, or a promoted one named by key or name."""
+        if not _plain(mission, release or ""):
+            return None
         if release is None:
             return self.current_release(conn, mission)
         key = (
@@ -179,6 +181,8 @@ class PublicAt:
 
     def table_id(self, conn: Connection, release_key: str, table: str | None) -> int | None:
         """The id of a public table of the release (its first one when ``table`` is None)."""
+        if not _plain(release_key, table or ""):
+            return None
         query = (
             select(release_tables.c.id)
             .where(release_tables.c.release_key == release_key, self.table_public())
@@ -209,6 +213,8 @@ class PublicAt:
 
     def product_by_did(self, conn: Connection, did: str) -> PublicProduct | None:
         """The file of the public observation with publisher DID ``did``, if it is public."""
+        if not _plain(did):
+            return None
         o, p = observations, products
         row = conn.execute(
             select(p.c.storage_key, p.c.size, p.c.format, p.c.product_type, o.c.access_format)
@@ -220,6 +226,8 @@ class PublicAt:
 
     def product_by_key(self, conn: Connection, storage_key: str) -> PublicProduct | None:
         """The public product stored under ``storage_key``, if there is one."""
+        if not _plain(storage_key):
+            return None
         p = products
         row = conn.execute(
             select(p.c.storage_key, p.c.size, p.c.format, p.c.product_type)
@@ -235,6 +243,14 @@ class ObservationRule:
 
     release_keys: tuple[str, ...]
     now: datetime
+
+
+def _plain(*names: str) -> bool:
+    """Names a user sent that can name something stored: no NUL or other control characters.
+
+    PostgreSQL refuses NUL in text outright (an error, not "not found").
+    """
+    return all(ch >= " " and ch != "\x7f" for name in names for ch in name)
 
 
 def _product(row: Any, access_format: str | None) -> PublicProduct:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
+from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 
 from firstlight.query.adql.dialect import Adql
@@ -52,6 +53,25 @@ _SQL_TYPES = {
 }
 
 
+# ADQL 2.1's CAST targets (section 2.3.4): numbers, characters, timestamps.
+CAST_TYPES = {
+    exp.DataType.Type.SMALLINT: "SMALLINT", exp.DataType.Type.INT: "INTEGER",
+    exp.DataType.Type.BIGINT: "BIGINT", exp.DataType.Type.FLOAT: "REAL",
+    exp.DataType.Type.DOUBLE: "DOUBLE PRECISION", exp.DataType.Type.CHAR: "CHAR",
+    exp.DataType.Type.VARCHAR: "VARCHAR", exp.DataType.Type.TIMESTAMP: "TIMESTAMP",
+}  # fmt: skip
+# What users write that ADQL does not have, named as they wrote it.
+_NOT_ADQL = {
+    "BitwiseRightShift": "the operator >>", "BitwiseLeftShift": "the operator <<",
+    "BitwiseAnd": "the operator &", "BitwiseOr": "the operator |", "BitwiseXor": "the operator ^",
+    "BitwiseNot": "the operator ~", "With": "WITH (common table expressions)",
+    "Window": "window functions (OVER)", "Lateral": "LATERAL", "Array": "arrays",
+    "Interval": "INTERVAL", "Placeholder": "parameters", "Parameter": "parameters",
+    "Collate": "COLLATE", "Filter": "FILTER", "Extract": "EXTRACT", "Dot": "this name",
+}  # fmt: skip
+_AGGREGATES = (exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max)
+
+
 def check_forms(tree: exp.Expr) -> None:
     """Refuse any node outside the ADQL subset this translator renders."""
     for node in tree.walk():
@@ -59,9 +79,66 @@ def check_forms(tree: exp.Expr) -> None:
             name = str(node.this).upper()
             if name not in GEOMETRY_FUNCTIONS:
                 raise AdqlError.at(node, f"unknown function {name}")
+        elif isinstance(node, exp.Cast):
+            target = node.to.this if isinstance(node.to, exp.DataType) else None
+            if target not in CAST_TYPES:
+                allowed = ", ".join(dict.fromkeys(CAST_TYPES.values()))
+                raise AdqlError.at(
+                    node, f"CAST to {node.to.sql()} is not ADQL: cast to one of {allowed}"
+                )
         elif not isinstance(node, _ALLOWED):
-            what = node.key.upper()
-            raise AdqlError.at(node, f"{what} is not supported in ADQL queries here")
+            what = _NOT_ADQL.get(type(node).__name__)
+            if what is None:
+                what = f"'{node.sql(dialect=Adql)[:40]}'"
+            raise AdqlError.at(node, f"{what} is not part of ADQL")
+
+
+def _own_nodes(root: exp.Expr, *, into_aggregates: bool = False) -> list[exp.Expr]:
+    """The nodes of ``root`` outside nested queries (and aggregates), iteratively."""
+    skip = (exp.Query, exp.Subquery) if into_aggregates else (exp.Query, exp.Subquery, *_AGGREGATES)
+    out: list[exp.Expr] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node is not root and isinstance(node, skip):
+            continue
+        out.append(node)
+        stack.extend(node.iter_expressions())
+    return out
+
+
+def check_grouping(tree: exp.Expr) -> None:
+    """With aggregates or GROUP BY, every selected column is grouped or aggregated (SQL-92).
+
+    Run on qualified columns. SQLite would answer anyway, with one row's value
+    picked at random; ADQL does not.
+    """
+    for select in tree.find_all(exp.Select):
+        _check_select_grouping(select)
+
+
+def _check_select_grouping(select: exp.Select) -> None:
+    group = select.args.get("group")
+    grouped = list(group.expressions) if group else []
+    aggregated = any(
+        isinstance(n, _AGGREGATES)
+        for p in select.expressions
+        for n in _own_nodes(p, into_aggregates=True)
+    ) or bool(select.args.get("having"))
+    if not grouped and not aggregated:
+        return
+    keys = {g.sql() for g in grouped}
+    for projection in select.expressions:
+        value = projection.this if isinstance(projection, exp.Alias) else projection
+        if value.sql() in keys or isinstance(value, _AGGREGATES):
+            continue
+        for node in _own_nodes(value):
+            if isinstance(node, exp.Column) and node.sql() not in keys:
+                raise AdqlError.at(
+                    node,
+                    f"{node.name} must be in GROUP BY or inside an aggregate function "
+                    "(COUNT, SUM, AVG, MIN, MAX)",
+                )
 
 
 def resolve_tables(tree: exp.Expr, tables: Sequence[PublicTable]) -> dict[str, PublicTable]:
@@ -93,7 +170,10 @@ _UNRESOLVED = re.compile(r"Column '([^']+)' could not be resolved|Unknown column
 
 
 def qualify_columns(tree: exp.Expr, used: dict[str, PublicTable]) -> exp.Expr:
-    """Every column qualified by its table's alias, ``*`` expanded; AdqlError if unknown."""
+    """Every column qualified by its table's alias, ``*`` expanded, every node typed.
+
+    AdqlError for a column no table in scope has.
+    """
     by_schema: dict[str, dict[str, dict[str, str]]] = {}
     for table in used.values():
         by_schema.setdefault(table.schema_name, {})[table.name] = {
@@ -101,7 +181,7 @@ def qualify_columns(tree: exp.Expr, used: dict[str, PublicTable]) -> exp.Expr:
         }
     schema: dict[str, object] = dict(by_schema)
     try:
-        return qualify(
+        qualified = qualify(
             tree,
             schema=schema,
             dialect=Adql,
@@ -118,3 +198,4 @@ def qualify_columns(tree: exp.Expr, used: dict[str, PublicTable]) -> exp.Expr:
         node = next((c for c in tree.find_all(exp.Column) if c.name == name), None)
         in_tables = ", ".join(sorted(used)) or "no table"
         raise AdqlError.at(node, f"unknown column {name} (tables: {in_tables})") from exc
+    return annotate_types(qualified, schema=schema, dialect=Adql)

@@ -26,7 +26,7 @@ def position(node: exp.Expr | None) -> tuple[int | None, int | None]:
     """(line, column) of the first identifier or literal in ``node`` that has one."""
     if node is None:
         return None, None
-    for sub in node.walk():
+    for sub in node.walk(bfs=False):  # depth first: the leftmost token
         meta = sub.meta if sub._meta is not None else {}
         if "line" in meta and "col" in meta:
             end_col = int(meta["col"])

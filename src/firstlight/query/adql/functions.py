@@ -1,17 +1,17 @@
-"""ADQL's functions with the same meaning on every database.
+"""ADQL's functions and operators with the same meaning on every database.
 
-Each fixer takes a node and the backend and returns its replacement, or None
-when the database's own function already means what ADQL says:
+Each node ADQL defines is handed to the backend's ``QueryDialect``
+(``query.dialects``), which returns what computes it there, or None when the
+database's own function already means what ADQL says. What is decided here,
+from the types of the operands (sqlglot's type annotation over the public
+columns), is what SQL says the operation is:
 
-- ``MOD``: PostgreSQL has no ``%`` on doubles (numeric instead); SQLite's ``%``
-  truncates doubles (its ``MOD()`` then) but is exact on integers;
-- ``ROUND``: PostgreSQL rounds a double's halves to even, numeric away from zero
-  like the others; ``TRUNCATE(x, n)``: neither PostgreSQL nor SQLite has it on
-  doubles;
-- ``LOG10``: PostgreSQL's one-argument ``LOG`` (its ``LOG(b, x)`` wants numerics);
-- ``RAND``: SQLite's ``RANDOM()`` is a 64-bit integer;
-- ``COT``: SQLite has none; Oracle lacks ``DEGREES``, ``RADIANS`` and ``PI``;
-- ``SUM`` of a single-precision column: PostgreSQL would sum in single precision.
+- ``a / b`` of two integers is integer division (``7/2`` is 3, and
+  ``source_id/34359738368`` keeps every digit); any other division is double;
+- ``MOD`` of two integers is exact integer arithmetic; of anything else it
+  works on the operands' shortest decimals, like ``ROUND`` and ``TRUNCATE``;
+- ``SUM`` of a single-precision column accumulates in double;
+- a zero divisor gives NULL on every backend (as SQLite does by itself).
 """
 
 from __future__ import annotations
@@ -21,117 +21,83 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from firstlight.query.adql.geometry import number
+from firstlight.query.dialects import QueryDialect
 
 SinglePrecision = Callable[[exp.Expr], bool]
-Fixer = Callable[[exp.Expr, str, SinglePrecision], exp.Expr | None]
 
 
-def _fn(name: str, *args: exp.Expr) -> exp.Expr:
-    return exp.Anonymous(this=name, expressions=list(args))
+def is_integer(node: exp.Expr) -> bool:
+    """Whether ``node`` is an integer: by sqlglot's annotation, or SQL's integer arithmetic."""
+    if isinstance(node, exp.Paren):
+        return is_integer(node.this)
+    if isinstance(node, exp.Div | exp.Mod | exp.Round | exp.Trunc | exp.Sum):
+        return integer_operands(node)  # sqlglot types a division double, SQL does not
+    typ = node.type
+    return typ is not None and typ.is_type(*exp.DataType.INTEGER_TYPES)
 
 
-def as_double(e: exp.Expr) -> exp.Expr:
-    return exp.cast(e, "DOUBLE")
+def integer_operands(node: exp.Expr) -> bool:
+    """Both operands of a binary operation (or the one of a function) are integers."""
+    if isinstance(node, exp.Binary):
+        return is_integer(node.this) and is_integer(node.expression)
+    return is_integer(node.this)
 
 
-def _as_decimal(e: exp.Expr) -> exp.Expr:
-    return exp.cast(e, "DECIMAL")
+def portable_functions(
+    tree: exp.Expr, dialect: QueryDialect, single_precision: SinglePrecision
+) -> exp.Expr:
+    """Rewrite ``tree``'s functions for ``dialect``; children first, so arguments are done.
 
-
-def _sum(node: exp.Expr, backend: str, single: SinglePrecision) -> exp.Expr | None:
-    if backend == "postgresql" and single(node.this):
-        return exp.Sum(this=as_double(node.this))
-    return None
-
-
-def _mod(node: exp.Expr, backend: str, _: SinglePrecision) -> exp.Expr | None:
-    a, b = node.this, node.expression
-    if backend == "postgresql":
-        return as_double(_fn("MOD", _as_decimal(a), _as_decimal(b)))
-    if backend == "sqlite":
-        integers = exp.and_(
-            exp.EQ(this=_fn("TYPEOF", a.copy()), expression=exp.Literal.string("integer")),
-            exp.EQ(this=_fn("TYPEOF", b.copy()), expression=exp.Literal.string("integer")),
-        )
-        exact = exp.Mod(this=a.copy(), expression=b.copy())
-        return exp.Case(ifs=[exp.If(this=integers, true=exact)], default=_fn("MOD", a, b))
-    return None
-
-
-def _round(node: exp.Expr, backend: str, _: SinglePrecision) -> exp.Expr | None:
-    if backend != "postgresql":
-        return None
-    digits = node.args.get("decimals")
-    args = [_as_decimal(node.this)] + ([digits] if digits is not None else [])
-    return as_double(_fn("ROUND", *args))
-
-
-def _trunc(node: exp.Expr, backend: str, _: SinglePrecision) -> exp.Expr | None:
-    digits = node.args.get("decimals")
-    if digits is None:
-        return None
-    if backend == "postgresql":
-        return as_double(_fn("TRUNC", _as_decimal(node.this), digits))
-    if backend == "sqlite":
-        scale = exp.Pow(this=exp.convert(10.0), expression=digits)
-        return exp.paren(_fn("TRUNC", exp.paren(node.this) * scale) / scale.copy())
-    return None
-
-
-def _log(node: exp.Expr, backend: str, _: SinglePrecision) -> exp.Expr | None:
-    if backend == "postgresql" and number(node.this) == 10:
-        return _fn("LOG", node.expression)
-    return None
-
-
-def _rand(node: exp.Expr, backend: str, _: SinglePrecision) -> exp.Expr | None:
-    if backend == "sqlite":
-        return exp.paren(_fn("RANDOM") / exp.convert(2.0**64) + exp.convert(0.5))
-    return exp.Rand() if node.this is not None else None  # no seeds: not everywhere
-
-
-def _cot(node: exp.Expr, backend: str, _: SinglePrecision) -> exp.Expr | None:
-    if backend == "postgresql":
-        return None
-    return exp.paren(exp.convert(1.0) / _fn("TAN", node.this))
-
-
-def _scaled(factor: float) -> Fixer:
-    def fixer(node: exp.Expr, backend: str, _: SinglePrecision) -> exp.Expr | None:
-        if backend != "oracle":
-            return None
-        return exp.paren(exp.paren(node.this) * exp.convert(factor))
-
-    return fixer
-
-
-def _pi(node: exp.Expr, backend: str, _: SinglePrecision) -> exp.Expr | None:
-    return exp.convert(math.pi) if backend == "oracle" else None
-
-
-FIXERS: dict[type[exp.Expr], Fixer] = {
-    exp.Sum: _sum,
-    exp.Mod: _mod,
-    exp.Round: _round,
-    exp.Trunc: _trunc,
-    exp.Log: _log,
-    exp.Rand: _rand,
-    exp.Cot: _cot,
-    exp.Degrees: _scaled(180 / math.pi),
-    exp.Radians: _scaled(math.pi / 180),
-    exp.Pi: _pi,
-}
-
-
-def portable_functions(tree: exp.Expr, backend: str, single_precision: SinglePrecision) -> exp.Expr:
-    """Rewrite ``tree``'s functions for ``backend``; children first, so arguments are done."""
+    ``tree`` must carry sqlglot's type annotation; what it says about each
+    operation is read before any child is rewritten (rewritten nodes have none).
+    """
+    decided: dict[int, tuple[bool, tuple[bool, bool]]] = {}
+    for node in tree.walk():
+        if isinstance(node, exp.Div | exp.Mod | exp.Round | exp.Trunc):
+            other = node.args.get("expression")
+            singles = (single_precision(node.this), other is not None and single_precision(other))
+            decided[id(node)] = (integer_operands(node), singles)
     for node in reversed(list(tree.walk(bfs=False))):
-        fixer = FIXERS.get(type(node))
-        fixed = fixer(node, backend, single_precision) if fixer else None
+        integer, singles = decided.get(id(node), (False, (False, False)))
+        fixed = _fixed(node, dialect, single_precision, integer, singles)
         if fixed is not None:
             if node is tree:
                 tree = fixed
             else:
                 node.replace(fixed)
     return tree
+
+
+def _fixed(  # noqa: PLR0911  (one return per function ADQL defines)
+    node: exp.Expr,
+    dialect: QueryDialect,
+    single_precision: SinglePrecision,
+    integer: bool,
+    singles: tuple[bool, bool],
+) -> exp.Expr | None:
+    if isinstance(node, exp.Div):
+        return dialect.divide(node.this, node.expression, integer=integer)
+    if isinstance(node, exp.Mod):
+        return dialect.mod(node.this, node.expression, integer=integer, singles=singles)
+    if isinstance(node, exp.Round | exp.Trunc):
+        how = "ROUND" if isinstance(node, exp.Round) else "TRUNCATE"
+        digits = node.args.get("decimals") or exp.convert(0)
+        return dialect.rounded(how, node.this, digits, single=singles[0], integer=integer)
+    if isinstance(node, exp.Sum) and single_precision(node.this):
+        return dialect.sum_single(node.this)
+    if isinstance(node, exp.Log) and node.expression is not None:
+        base = node.this
+        if isinstance(base, exp.Literal) and not base.is_string and float(base.this) == 10:
+            return dialect.log10(node.expression)
+        return None
+    if isinstance(node, exp.Rand):
+        return dialect.rand()
+    if isinstance(node, exp.Cot):
+        return dialect.cot(node.this)
+    if isinstance(node, exp.Degrees):
+        return dialect.scaled(node.this, 180 / math.pi)
+    if isinstance(node, exp.Radians):
+        return dialect.scaled(node.this, math.pi / 180)
+    if isinstance(node, exp.Pi):
+        return dialect.pi()
+    return None

@@ -3,12 +3,13 @@
 ``CONTAINS(POINT(ra, dec), CIRCLE(ra0, dec0, r)) = 1``, ``INTERSECTS`` of a
 point, ``DISTANCE(...) < r``, ``BOX`` and ``POLYGON`` become:
 
-- PostgreSQL: q3c (``q3c_join`` for cones, constant or not: its 4 index ranges plan
-  far faster than ``q3c_radial_query``'s 50; ``q3c_poly_query``,
-  ``q3c_dist``), which use the q3c index on (ra, dec);
-- SQLite and Oracle: HEALPix ranges on the ``_hpx`` B-tree (``cone_ranges``)
-  as a prefilter, then the exact test: the angular distance (SQLite's
-  registered ``ang_sep_deg``; on Oracle the haversine in SQL) or, for
+- ``Q3cSpatial`` (PostgreSQL): q3c (``q3c_join`` for cones, constant or not:
+  its 4 index ranges plan far faster than ``q3c_radial_query``'s 50;
+  ``q3c_poly_query``), which use the q3c index on (ra, dec), then the exact,
+  inclusive ``q3c_dist`` test;
+- ``HealpixSpatial`` (SQLite, Oracle): HEALPix ranges on the ``_hpx`` B-tree
+  (``cone_ranges``) as a prefilter, then the exact test: the angular distance
+  (the dialect's: ``query.dialects`` says how each database measures it) or, for
   polygons (edges are great circles, as in q3c), the side of every edge's
   plane for a convex one, else a crossing count in the gnomonic projection
   (where great circles become straight lines).
@@ -47,7 +48,16 @@ class Polygon:
     vertices: tuple[tuple[float, float], ...]
 
 
-Shape = Point | Circle | Polygon
+@dataclass(frozen=True)
+class RegionColumn:
+    """A column holding regions as STC-S text: ObsCore's ``s_region``."""
+
+    column: exp.Expr
+
+
+Shape = Point | Circle | Polygon | RegionColumn
+REGION_COLUMNS = frozenset({"s_region"})
+Distance = Callable[["Point", "Point"], exp.Expr]  # degrees between two points, in SQL
 
 
 @dataclass(frozen=True)
@@ -75,10 +85,21 @@ def _name(node: exp.Expr) -> str | None:
     return str(node.this).upper() if isinstance(node, exp.Anonymous) else None
 
 
+MAX_VERTICES = 200
+
+
 def _args(node: exp.Expr) -> list[exp.Expr]:
     args = list(node.expressions)
-    # ADQL 2.0's coordinate system argument ('ICRS', ''): ICRS is all there is here.
+    # ADQL 2.0's coordinate system argument: every position here is ICRS, so any
+    # other is an error (never silently mixed with ICRS).
     if args and isinstance(args[0], exp.Literal) and args[0].is_string:
+        frame = str(args[0].this).strip().upper()
+        if frame not in ("", "ICRS") and not frame.startswith("ICRS "):
+            raise AdqlError.at(
+                args[0],
+                f"coordinate system {args[0].this!r} is not served: every position here is "
+                "ICRS (write 'ICRS' or leave it out)",
+            )
         args = args[1:]
     return args
 
@@ -96,26 +117,54 @@ def shape(node: exp.Expr) -> Shape:
         return Point(args[0], args[1])
     if name == "CIRCLE" and len(args) == 3:
         return Circle(Point(args[0], args[1]), args[2])
-    if name == "CIRCLE" and len(args) == 2:
+    if name == "CIRCLE" and len(args) == 2 and _name(args[0]) == "POINT":
         center = shape(args[0])
         if isinstance(center, Point):
             return Circle(center, args[1])
     if name == "BOX" and len(args) == 4:
-        ra, dec, width, height = _constants(node, args)
-        w, h = width / 2, height / 2
-        corners = ((ra - w, dec - h), (ra + w, dec - h), (ra + w, dec + h), (ra - w, dec + h))
-        return Polygon(corners)
+        return Polygon(_box_corners(node, *_constants(node, args)))
     if name == "POLYGON":
-        if all(_name(a) == "POINT" for a in args) and len(args) >= 3:
-            flat = [c for a in args for c in _args(a)]
-        else:
-            flat = args
-        values = _constants(node, flat)
-        if len(values) % 2 or len(values) < 6:
-            raise AdqlError.at(node, "POLYGON needs at least three (ra, dec) vertices")
-        return Polygon(tuple(zip(values[::2], values[1::2], strict=True)))
-    what = name or node.key.upper()
-    raise AdqlError.at(node, f"expected POINT, CIRCLE, BOX or POLYGON, found {what}")
+        return _polygon(node, args)
+    if name in _USAGE:
+        raise AdqlError.at(node, f"{name} takes {_USAGE[name]}")
+    if isinstance(node, exp.Column) and node.name in REGION_COLUMNS:
+        return RegionColumn(node)
+    what = f"the column {node.name}" if isinstance(node, exp.Column) else name or node.key.upper()
+    raise AdqlError.at(node, f"expected a POINT, CIRCLE, BOX or POLYGON, found {what}")
+
+
+def _polygon(node: exp.Expr, args: list[exp.Expr]) -> Polygon:
+    if all(_name(a) == "POINT" for a in args) and len(args) >= 3:
+        flat = [c for a in args for c in _args(a)]
+    else:
+        flat = args
+    values = _constants(node, flat)
+    if len(values) % 2 or len(values) < 6:
+        raise AdqlError.at(node, "POLYGON needs at least three (ra, dec) vertices")
+    if len(values) > 2 * MAX_VERTICES:
+        raise AdqlError.at(node, f"POLYGON takes at most {MAX_VERTICES} vertices")
+    return Polygon(tuple(zip(values[::2], values[1::2], strict=True)))
+
+
+_USAGE = {
+    "POINT": "two coordinates: POINT(ra, dec)",
+    "CIRCLE": "a centre and a radius: CIRCLE(ra, dec, radius) or CIRCLE(POINT(ra, dec), radius)",
+    "BOX": "a centre and two sizes: BOX(ra, dec, width, height)",
+}
+
+
+def _box_corners(
+    node: exp.Expr, ra: float, dec: float, width: float, height: float
+) -> tuple[tuple[float, float], ...]:
+    """ADQL 2.1's BOX: width and height are angles on the sky, so the width spans
+    width / cos(dec) in right ascension (a box of 1 deg at dec 60 covers 2 deg of ra)."""
+    h = height / 2
+    if width < 0 or height < 0:
+        raise AdqlError.at(node, "BOX takes a non-negative width and height")
+    if abs(dec) + h >= 90:
+        raise AdqlError.at(node, "BOX reaches a pole: use a CIRCLE or a POLYGON there")
+    w = width / 2 / math.cos(math.radians(dec))
+    return ((ra - w, dec - h), (ra + w, dec - h), (ra + w, dec + h), (ra - w, dec + h))
 
 
 # Builders that never copy a fresh node (sqlglot's operators and helpers copy
@@ -162,37 +211,14 @@ def _cmp(kind: type[exp.Binary], a: exp.Expr, b: exp.Expr) -> exp.Expr:
 
 
 class Spatial:
-    """How one backend tests and measures positions."""
+    """How one backend tests positions: the measure it is given and its index."""
 
-    def __init__(self, backend: str, healpix_order: int, indexed: Mapping[str, Indexed]) -> None:
-        self.backend = backend
+    def __init__(
+        self, distance: Distance, healpix_order: int, indexed: Mapping[str, Indexed]
+    ) -> None:
+        self.distance = distance
         self.healpix_order = healpix_order
         self.indexed = indexed
-
-    # -- measures -----------------------------------------------------------
-
-    def distance(self, a: Point, b: Point) -> exp.Expr:
-        if self.backend == "postgresql":
-            return _fn("q3c_dist", a.ra, a.dec, b.ra, b.dec)
-        if self.backend == "sqlite":
-            return _fn("ang_sep_deg", a.ra, a.dec, b.ra, b.dec)
-        return self._haversine(a, b)
-
-    @staticmethod
-    def _haversine(a: Point, b: Point) -> exp.Expr:
-        rad = _RAD
-        d1, d2 = _mul(_paren(a.dec), _lit(rad)), _mul(_paren(b.dec), _lit(rad))
-        r1, r2 = _mul(_paren(a.ra), _lit(rad)), _mul(_paren(b.ra), _lit(rad))
-        sin_dd = _fn("SIN", _div(_paren(_sub(d2, d1)), _lit(2)))
-        sin_dr = _fn("SIN", _div(_paren(_sub(r2.copy(), r1.copy())), _lit(2)))
-        cosines = _mul(_fn("COS", d1.copy()), _fn("COS", d2.copy()))
-        h = _add(
-            exp.Pow(this=sin_dd, expression=_lit(2)),
-            _mul(cosines, exp.Pow(this=sin_dr, expression=_lit(2))),
-        )
-        return _mul(_fn("ASIN", _fn("SQRT", _fn("LEAST", h, _lit(1)))), _lit(2 / rad))
-
-    # -- predicates ---------------------------------------------------------
 
     def _index(self, p: Point) -> tuple[str, Indexed] | None:
         if not (isinstance(p.ra, exp.Column) and isinstance(p.dec, exp.Column)):
@@ -204,6 +230,62 @@ class Spatial:
         if (p.ra.name, p.dec.name) != (found.ra, found.dec):
             return None
         return alias, found
+
+    def exact_cone(self, p: Point, c: Circle) -> exp.Expr:
+        """Distance <= radius: inclusive, so a radius of 0 finds the centre itself."""
+        return _cmp(exp.LTE, self.distance(p, c.center), _paren(c.radius))
+
+    def cone(self, p: Point, c: Circle) -> exp.Expr:
+        raise NotImplementedError
+
+    def distance_below(
+        self, p: Point, center: Point, radius: float, comparison: exp.Expr
+    ) -> exp.Expr:
+        raise NotImplementedError
+
+    def polygon(self, p: Point, poly: Polygon) -> exp.Expr:
+        raise NotImplementedError
+
+    def region_has_point(self, region: RegionColumn, p: Point) -> exp.Expr:
+        """The point lies in the row's region (SQLite's registered function)."""
+        return _fn("adql_region_point", region.column, p.ra, p.dec)
+
+    def region_relation(self, kind: str, a: Shape, b: Shape) -> exp.Expr:
+        """CONTAINS(a, b) or INTERSECTS(a, b) where one side is a region column."""
+        return _cmp(
+            exp.EQ,
+            _fn("adql_region_relate", exp.Literal.string(kind), _stcs(a), _stcs(b)),
+            exp.convert(1),
+        )
+
+
+def _constant_shape(shape: Shape) -> bool:
+    if isinstance(shape, Point):
+        return number(shape.ra) is not None and number(shape.dec) is not None
+    if isinstance(shape, Circle):
+        return _constant_shape(shape.center) and number(shape.radius) is not None
+    return isinstance(shape, Polygon)
+
+
+def _values(shape: Shape) -> list[float]:
+    if isinstance(shape, Point):
+        return [number(shape.ra) or 0.0, number(shape.dec) or 0.0]
+    if isinstance(shape, Circle):
+        return [*_values(shape.center), number(shape.radius) or 0.0]
+    assert isinstance(shape, Polygon)
+    return [v for xy in shape.vertices for v in xy]
+
+
+def _stcs(shape: Shape) -> exp.Expr:
+    """A region column as it is, a constant shape as STC-S text."""
+    if isinstance(shape, RegionColumn):
+        return shape.column
+    kind = {Point: "POSITION", Circle: "CIRCLE", Polygon: "POLYGON"}[type(shape)]
+    return exp.Literal.string(f"{kind} ICRS " + " ".join(repr(v) for v in _values(shape)))
+
+
+class HealpixSpatial(Spatial):
+    """HEALPix ranges on the ``_hpx`` B-tree as a prefilter, then the exact test."""
 
     def _prefilter(self, p: Point, ra: float, dec: float, radius: float) -> exp.Expr | None:
         """HEALPix ranges covering the cone, on the point's table's index (or None)."""
@@ -224,20 +306,7 @@ class Spatial:
 
     def cone(self, p: Point, c: Circle) -> exp.Expr:
         cra, cdec, r = number(c.center.ra), number(c.center.dec), number(c.radius)
-        if self.backend == "postgresql":
-            if cra is not None and cdec is not None:
-                # q3c_join, not q3c_radial_query: the same rows, but its index condition is
-                # 4 ranges where q3c_radial_query's is 50, whose planning dominated a small
-                # cone (36 arcsec on 300k rows: 0.1 ms planning and 0.3 ms in all, against
-                # 3.2 ms and 9 ms; bench/tap.py).
-                return _fn("q3c_join", c.center.ra, c.center.dec, p.ra, p.dec, c.radius)
-            if self._index(p) is None and self._index(c.center) is not None:
-                # A crossmatch written from the unindexed side (an uploaded table's point in
-                # a catalogue's circles): the distance is symmetric, so the catalogue's index
-                # serves it the other way round.
-                return _fn("q3c_join", p.ra, p.dec, c.center.ra, c.center.dec, c.radius)
-            return _fn("q3c_join", c.center.ra, c.center.dec, p.ra, p.dec, c.radius)
-        exact = _cmp(exp.LTE, self.distance(p, c.center), _paren(c.radius))
+        exact = self.exact_cone(p, c)
         if cra is None or cdec is None or r is None:
             return exact
         prefilter = self._prefilter(p, cra, cdec, r)
@@ -250,18 +319,10 @@ class Spatial:
         cra, cdec = number(center.ra), number(center.dec)
         if cra is None or cdec is None:
             return comparison
-        if self.backend == "postgresql":
-            if self._index(p) is None:
-                return comparison
-            cone = _fn("q3c_join", center.ra, center.dec, p.ra, p.dec, _lit(radius))
-            return _and(cone, comparison)
         prefilter = self._prefilter(p, cra, cdec, radius)
         return comparison if prefilter is None else _and(prefilter, comparison)
 
     def polygon(self, p: Point, poly: Polygon) -> exp.Expr:
-        if self.backend == "postgresql":
-            flat = exp.Array(expressions=[_lit(v) for xy in poly.vertices for v in xy])
-            return _fn("q3c_poly_query", p.ra, p.dec, exp.cast(flat, "DOUBLE[]"))
         ra0, dec0 = _centre(poly.vertices)
         radius = max(angular_separation_scalar(ra0, dec0, ra, dec) for ra, dec in poly.vertices)
         normals = _convex_normals(poly.vertices)
@@ -272,6 +333,124 @@ class Spatial:
         )
         prefilter = self._prefilter(p, ra0, dec0, radius * 1.0001 + 1e-9)
         return exact if prefilter is None else _and(prefilter, exact)
+
+
+# q3c's radial query and join keep distances strictly below the radius, and below
+# about 3e-6 deg it misses points (measured: at 1e-7 deg it finds half the
+# sources at distance 0). It is given at least _Q3C_MIN_DEG plus a margin; the
+# exact, inclusive distance test then decides.
+_Q3C_PAD_DEG = 1e-9
+_Q3C_MIN_DEG = 1e-4
+
+
+def _q3c_radius(radius: exp.Expr) -> exp.Expr:
+    r = number(radius)
+    if r is not None:
+        return _lit(max(r, _Q3C_MIN_DEG) + _Q3C_PAD_DEG)
+    widened = _fn("GREATEST", _paren(radius), _lit(_Q3C_MIN_DEG))
+    return _add(widened, _lit(_Q3C_PAD_DEG))
+
+
+class Q3cSpatial(Spatial):
+    """q3c (PostgreSQL): its radial, join and polygon queries use the (ra, dec) index."""
+
+    def cone(self, p: Point, c: Circle) -> exp.Expr:
+        cra, cdec = number(c.center.ra), number(c.center.dec)
+        padded = _q3c_radius(c.radius)
+        if cra is not None and cdec is not None:
+            # q3c_join, not q3c_radial_query: the same rows, but its index condition is
+            # 4 ranges where q3c_radial_query's is 50, whose planning dominated a small
+            # cone (36 arcsec on 300k rows: 0.1 ms planning and 0.3 ms in all, against
+            # 3.2 ms and 9 ms; bench/tap.py).
+            found = _fn("q3c_join", c.center.ra, c.center.dec, p.ra, p.dec, padded)
+        elif self._index(p) is None and self._index(c.center) is not None:
+            # A crossmatch written from the unindexed side (an uploaded table's point in
+            # a catalogue's circles): the distance is symmetric, so the catalogue's index
+            # serves it the other way round.
+            found = _fn("q3c_join", p.ra, p.dec, c.center.ra, c.center.dec, padded)
+        else:
+            found = _fn("q3c_join", c.center.ra, c.center.dec, p.ra, p.dec, padded)
+        return _and(found, self.exact_cone(p, c))
+
+    def distance_below(
+        self, p: Point, center: Point, radius: float, comparison: exp.Expr
+    ) -> exp.Expr:
+        if number(center.ra) is None or number(center.dec) is None or self._index(p) is None:
+            return comparison
+        cone = _fn("q3c_join", center.ra, center.dec, p.ra, p.dec, _q3c_radius(_lit(radius)))
+        return _and(cone, comparison)
+
+    def polygon(self, p: Point, poly: Polygon) -> exp.Expr:
+        flat = exp.Array(expressions=[_lit(v) for xy in poly.vertices for v in xy])
+        return _fn("q3c_poly_query", p.ra, p.dec, exp.cast(flat, "DOUBLE[]"))
+
+    # Regions: pgsphere's types, read from the row's STC-S text (circle or polygon).
+
+    def region_has_point(self, region: RegionColumn, p: Point) -> exp.Expr:
+        point = _fn("spoint", _fn("RADIANS", p.ra), _fn("RADIANS", p.dec))
+        return _by_region_kind(
+            region, lambda r: exp.ArrayContainedBy(this=point.copy(), expression=r)
+        )
+
+    def region_relation(self, kind: str, a: Shape, b: Shape) -> exp.Expr:
+        op: type[exp.Binary] = exp.ArrayContainedBy if kind == "CONTAINS" else exp.ArrayOverlaps
+        if isinstance(a, RegionColumn):
+            return _by_region_kind(a, lambda r: op(this=r, expression=_sphere(b)))
+        assert isinstance(b, RegionColumn)
+        return _by_region_kind(b, lambda r: op(this=_sphere(a), expression=r))
+
+
+def _cast_udt(value: exp.Expr, type_name: str) -> exp.Expr:
+    return exp.Cast(this=value, to=exp.DataType.build(type_name, udt=True))
+
+
+def _sphere(shape: Shape) -> exp.Expr:
+    """A constant shape as a pgsphere value."""
+    if isinstance(shape, Point):
+        ra, dec = _values(shape)
+        return _cast_udt(exp.Literal.string(f"({ra!r}d,{dec!r}d)"), "spoint")
+    if isinstance(shape, Circle):
+        ra, dec, r = _values(shape)
+        return _cast_udt(exp.Literal.string(f"<({ra!r}d,{dec!r}d),{r!r}d>"), "scircle")
+    if isinstance(shape, Polygon):
+        text = ",".join(f"({ra!r}d,{dec!r}d)" for ra, dec in shape.vertices)
+        return _cast_udt(exp.Literal.string("{" + text + "}"), "spoly")
+    raise AdqlError("a region column is compared with a constant shape or a point")
+
+
+_CIRCLE_STCS = r"^\s*CIRCLE\s+(ICRS\s+)?(\S+)\s+(\S+)\s+(\S+)\s*$"
+_POLYGON_HEAD = r"^\s*POLYGON\s+(ICRS\s+)?"
+
+
+def _by_region_kind(region: RegionColumn, test: Callable[[exp.Expr], exp.Expr]) -> exp.Expr:
+    """``test`` of the row's region as a pgsphere circle or polygon, by its STC-S kind."""
+    col = region.column
+
+    def regexp(text: exp.Expr, pattern: str, replacement: str, flags: str) -> exp.Expr:
+        args = [exp.Literal.string(v) for v in (pattern, replacement, flags)]
+        return _fn("REGEXP_REPLACE", text, *args)
+
+    circle = regexp(col, _CIRCLE_STCS, r"<(\2d,\3d),\4d>", "i")
+    pairs = regexp(regexp(col, _POLYGON_HEAD, "", "i"), r"(\S+)\s+(\S+)\s*", r"(\1d,\2d),", "g")
+    polygon = exp.DPipe(
+        this=exp.DPipe(
+            this=exp.Literal.string("{"),
+            expression=regexp(pairs, ",$", "", ""),
+        ),
+        expression=exp.Literal.string("}"),
+    )
+
+    def kind_is(word: str) -> exp.Expr:
+        head = _fn("UPPER", _fn("LTRIM", col))
+        return exp.Like(this=head, expression=exp.Literal.string(word + "%"))
+
+    return exp.Case(
+        ifs=[
+            exp.If(this=kind_is("CIRCLE"), true=test(_cast_udt(circle, "scircle"))),
+            exp.If(this=kind_is("POLYGON"), true=test(_cast_udt(polygon, "spoly"))),
+        ],
+        default=exp.false(),
+    )
 
 
 def _centre(vertices: tuple[tuple[float, float], ...]) -> tuple[float, float]:
@@ -414,9 +593,11 @@ def rewrite_geometry(tree: exp.Expr, spatial: Spatial) -> exp.Expr:
             left, right = shape(node.this), shape(node.expression)
         else:
             left, right = shape(node.expressions[0]), shape(node.expressions[1])
-        name = _predicate_name(node)
+        name = _predicate_name(node) or ""
         if name == "INTERSECTS" and isinstance(right, Point):
             left, right = right, left
+        if isinstance(left, RegionColumn) or isinstance(right, RegionColumn):
+            return _region_predicate(node, name, left, right, spatial)
         if isinstance(left, Point) and isinstance(right, Circle):
             return spatial.cone(left, right)
         if isinstance(left, Point) and isinstance(right, Polygon):
@@ -479,6 +660,22 @@ def rewrite_geometry(tree: exp.Expr, spatial: Spatial) -> exp.Expr:
 
     tree = tree.transform(comparison, copy=False)
     return _transform_top_down(tree, functions)
+
+
+def _region_predicate(
+    node: exp.Expr, name: str, left: Shape, right: Shape, spatial: Spatial
+) -> exp.Expr:
+    """A predicate with ``s_region`` on either side (both ways round)."""
+    if isinstance(left, RegionColumn) and isinstance(right, RegionColumn):
+        raise AdqlError.at(node, f"{name} of two region columns is not supported")
+    if isinstance(left, Point) and isinstance(right, RegionColumn):
+        return spatial.region_has_point(right, left)
+    other = right if isinstance(left, RegionColumn) else left
+    if not _constant_shape(other):
+        raise AdqlError.at(
+            node, f"{name} compares s_region with a POINT, or with a shape of numeric constants"
+        )
+    return spatial.region_relation(name, left, right)
 
 
 def _transform_top_down(tree: exp.Expr, fn: Callable[[exp.Expr], exp.Expr]) -> exp.Expr:

@@ -22,18 +22,22 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy.engine import Dialect as SqlaDialect
 from sqlglot import exp
 
-from firstlight.query.adql.check import check_forms, qualify_columns, resolve_tables
+from firstlight.query.adql.check import (
+    check_forms,
+    check_grouping,
+    qualify_columns,
+    resolve_tables,
+)
 from firstlight.query.adql.dialect import parse_adql
 from firstlight.query.adql.errors import AdqlError
-from firstlight.query.adql.functions import portable_functions
-from firstlight.query.adql.geometry import Indexed, Spatial, number, rewrite_geometry
+from firstlight.query.adql.functions import integer_operands, portable_functions
+from firstlight.query.adql.geometry import Indexed, number, rewrite_geometry
+from firstlight.query.dialects import QueryDialect, query_dialect
 from firstlight.query.public import (
     OBSCORE_COLUMNS,
     OBSCORE_STORED,
@@ -45,8 +49,6 @@ from firstlight.query.public import (
 )
 from firstlight.storage import schema as archive_schema
 
-# sqlglot's name for each archive backend (SQLAlchemy dialect names).
-SQLGLOT_DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite", "oracle": "oracle"}
 HEALPIX_ALIAS = "_hpx"  # ObsCore's HEALPix column inside its subquery (hidden)
 
 _CAST_TYPES = {
@@ -73,28 +75,28 @@ class Translation:
 def translate_adql(
     adql: str,
     tables: Sequence[PublicTable],
-    backend: str,
+    backend: str | QueryDialect,
     *,
     maxrec: int | None = None,
     healpix_order: int = 16,
 ) -> Translation:
-    """Translate one ADQL query for ``backend`` (postgresql, sqlite, oracle)."""
-    if backend not in SQLGLOT_DIALECTS:
-        raise ValueError(f"no ADQL rendering for the {backend!r} database")
+    """Translate one ADQL query for ``backend`` (its dialect, or postgresql, sqlite, oracle)."""
+    dialect = query_dialect(backend) if isinstance(backend, str) else backend
     tree: exp.Expr = parse_adql(adql)
     check_forms(tree)  # also refuses WITH, which ADQL 2.1 does not have
     used = resolve_tables(tree, tables)
     tree = qualify_columns(tree, used)
+    check_grouping(tree)
     aliases = _aliases(tree, used)
     columns = _output_columns(tree, aliases)
-    tree = _portable_functions(tree, backend, aliases)
-    spatial = Spatial(backend, healpix_order, _indexed(aliases, backend))
+    tree = _portable_functions(tree, dialect, aliases)
+    spatial = dialect.spatial(healpix_order, _indexed(aliases, dialect))
     tree = rewrite_geometry(tree, spatial)
     limit = _apply_limit(tree, maxrec)
-    spliced = _physical_tables(tree, used, backend)
-    _quote_like_archive(tree, backend)
+    spliced = _physical_tables(tree, used, dialect)
+    _quote_like_archive(tree, dialect)
     # No comments: they are the one part of the text sqlglot would carry over.
-    sql = tree.sql(dialect=SQLGLOT_DIALECTS[backend], comments=False)
+    sql = tree.sql(dialect=dialect.sqlglot, comments=False)
     for token, subquery in spliced.items():
         sql = sql.replace(token, f"({subquery})")
     return Translation(sql, columns, limit, tuple(sorted(used)))
@@ -140,19 +142,25 @@ def _output_columns(tree: exp.Expr, aliases: dict[str, PublicTable]) -> tuple[Pu
 
 # Functions whose result is a double whatever the database's own type for it.
 _DOUBLES = (
-    exp.Div, exp.Avg, exp.Floor, exp.Ceil, exp.Round, exp.Trunc, exp.Sqrt, exp.Pow, exp.Ln,
-    exp.Log, exp.Exp, exp.Sin, exp.Cos, exp.Tan, exp.Asin, exp.Acos, exp.Atan, exp.Atan2,
-    exp.Cot, exp.Degrees, exp.Radians, exp.Pi, exp.Rand, exp.Mod,
+    exp.Avg, exp.Floor, exp.Ceil, exp.Sqrt, exp.Pow, exp.Ln, exp.Log, exp.Exp, exp.Sin, exp.Cos,
+    exp.Tan, exp.Asin, exp.Acos, exp.Atan, exp.Atan2, exp.Cot, exp.Degrees, exp.Radians, exp.Pi,
+    exp.Rand,
 )  # fmt: skip
+# Integer operands give an integer (SQL's integer division), anything else a double.
+_INTEGER_OR_DOUBLE = (exp.Div, exp.Mod, exp.Round, exp.Trunc)
 _TEXTS = (exp.Upper, exp.Lower, exp.DPipe, exp.Substring)
 _SAME_AS_ARGUMENT = (exp.Min, exp.Max, exp.Abs, exp.Sum, exp.Coalesce, exp.Paren, exp.Neg)
+# SUM's declared type: wide enough for its values (a float32 sum is computed in double).
+_SUM_TYPES = {"short": "long", "int": "long", "long": "long", "float": "double"}
 
 
 def _computed(name: str, node: exp.Expr, aliases: dict[str, PublicTable]) -> PublicColumn:
     """A computed column's type where ADQL fixes it (so every backend says the same)."""
-    if isinstance(node, exp.Count):
+    if isinstance(node, exp.Count) or (
+        isinstance(node, (*_INTEGER_OR_DOUBLE, exp.Sum)) and integer_operands(node)
+    ):
         return PublicColumn(name=name, datatype="long")
-    if isinstance(node, _DOUBLES) or (
+    if isinstance(node, (*_INTEGER_OR_DOUBLE, *_DOUBLES)) or (
         isinstance(node, exp.Anonymous) and str(node.this).upper() == "DISTANCE"
     ):
         return PublicColumn(name=name, datatype="double")
@@ -167,16 +175,16 @@ def _computed(name: str, node: exp.Expr, aliases: dict[str, PublicTable]) -> Pub
                 base = None
             if base is not None:
                 datatype = base.datatype
-                if isinstance(node, exp.Sum) and datatype in ("short", "int"):
-                    datatype = "long"
+                if isinstance(node, exp.Sum):
+                    datatype = _SUM_TYPES.get(datatype, datatype)
                 return PublicColumn(
                     name=name, datatype=datatype, arraysize=base.arraysize, unit=base.unit
                 )
     return PublicColumn(name=name, datatype="")  # typed from its values when run
 
 
-def _indexed(aliases: dict[str, PublicTable], backend: str) -> dict[str, Indexed]:
-    healpix = backend != "postgresql"
+def _indexed(aliases: dict[str, PublicTable], dialect: QueryDialect) -> dict[str, Indexed]:
+    healpix = dialect.healpix
     out: dict[str, Indexed] = {}
     for alias, table in aliases.items():
         source = table.source
@@ -187,7 +195,9 @@ def _indexed(aliases: dict[str, PublicTable], backend: str) -> dict[str, Indexed
     return out
 
 
-def _physical_tables(tree: exp.Expr, used: dict[str, PublicTable], backend: str) -> dict[str, str]:
+def _physical_tables(
+    tree: exp.Expr, used: dict[str, PublicTable], dialect: QueryDialect
+) -> dict[str, str]:
     """Replace public tables by what holds their rows; returns the subqueries to splice.
 
     TAP_SCHEMA's rows are rendered once per content and backend (``_values_sql``,
@@ -204,10 +214,10 @@ def _physical_tables(tree: exp.Expr, used: dict[str, PublicTable], backend: str)
                 exp.Table(this=exp.to_identifier(source.physical_name), db=schema, alias=alias)
             )
         elif isinstance(source, ObscoreSource):
-            ref.replace(exp.Subquery(this=_obscore(source, backend), alias=alias))
+            ref.replace(exp.Subquery(this=_obscore(source, dialect), alias=alias))
         elif isinstance(source, ValuesSource):
             token = f"fl_values_{secrets.token_hex(12)}"
-            spliced[token] = _values_sql(table.columns, source.rows, backend)
+            spliced[token] = _values_sql(table.columns, source.rows, dialect)
             ref.replace(exp.Table(this=exp.to_identifier(token), alias=alias))
         else:  # pragma: no cover - every public table has a source
             raise AdqlError.at(ref, f"table {table.table_name} cannot be queried")
@@ -227,7 +237,8 @@ def _cast(value: exp.Expr, datatype: str) -> exp.Expr:
     return exp.Cast(this=value, to=_data_type(datatype).copy())
 
 
-def _obscore(source: ObscoreSource, backend: str) -> exp.Query:
+def _obscore(source: ObscoreSource, dialect: QueryDialect) -> exp.Query:
+    """ObsCore's rows: ``storage.visibility``'s rule for observations, in sqlglot's terms."""
     obs = archive_schema.observations.name
     cols: list[exp.Expr] = []
     for col in OBSCORE_COLUMNS:
@@ -240,13 +251,13 @@ def _obscore(source: ObscoreSource, backend: str) -> exp.Query:
             # Without an embargo a product became public when its release was promoted.
             value = exp.Coalesce(this=value, expressions=[exp.column("promoted_at", table="r")])
         cols.append(_alias(value, col.plain_name))
-    if backend != "postgresql":
+    if dialect.healpix:
         cols.append(_alias(exp.column("healpix", table="o"), HEALPIX_ALIAS))
     released = exp.Or(
         this=exp.Is(this=exp.column("obs_release_date", table="o"), expression=exp.Null()),
         expression=exp.LTE(
             this=exp.column("obs_release_date", table="o"),
-            expression=_timestamp(source.now, backend),
+            expression=dialect.timestamp(source.now),
         ),
     )
     current: exp.Expr = (
@@ -272,28 +283,17 @@ def _obscore(source: ObscoreSource, backend: str) -> exp.Query:
     )
 
 
-def _timestamp(when: datetime, backend: str) -> exp.Expr:
-    utc = when.astimezone(UTC)
-    naive = utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-    if backend == "postgresql":
-        return exp.cast(exp.Literal.string(utc.isoformat()), "TIMESTAMPTZ")
-    if backend == "oracle":
-        fmt = exp.Literal.string("YYYY-MM-DD HH24:MI:SS.FF6")
-        return exp.Anonymous(this="TO_TIMESTAMP", expressions=[exp.Literal.string(naive), fmt])
-    return exp.Literal.string(naive)  # SQLite: the text SQLAlchemy stores
-
-
 @lru_cache(maxsize=32)
 def _values_sql(
-    columns: tuple[PublicColumn, ...], rows: tuple[tuple[Any, ...], ...], backend: str
+    columns: tuple[PublicColumn, ...], rows: tuple[tuple[Any, ...], ...], dialect: QueryDialect
 ) -> str:
-    tree = _values(columns, rows, backend)
-    _quote_like_archive(tree, backend)
-    return tree.sql(dialect=SQLGLOT_DIALECTS[backend], comments=False)
+    tree = _values(columns, rows, dialect)
+    _quote_like_archive(tree, dialect)
+    return tree.sql(dialect=dialect.sqlglot, comments=False)
 
 
 def _values(
-    columns: tuple[PublicColumn, ...], rows: tuple[tuple[Any, ...], ...], backend: str
+    columns: tuple[PublicColumn, ...], rows: tuple[tuple[Any, ...], ...], dialect: QueryDialect
 ) -> exp.Query:
     """The rows as SELECTs of literals joined by UNION ALL; typed by the first one."""
 
@@ -303,8 +303,9 @@ def _values(
             cell = exp.Null() if value is None else exp.convert(value)
             cells.append(_alias(_cast(cell, col.datatype) if typed else cell, col.plain_name))
         select = exp.Select(expressions=cells)
-        if backend == "oracle":
-            select.set("from_", exp.From(this=exp.Table(this=exp.to_identifier("dual"))))
+        source = dialect.values_from()
+        if source is not None:
+            select.set("from_", source)
         return select
 
     if not rows:
@@ -319,7 +320,9 @@ def _values(
 # -- functions -----------------------------------------------------------------
 
 
-def _portable_functions(tree: exp.Expr, backend: str, aliases: dict[str, PublicTable]) -> exp.Expr:
+def _portable_functions(
+    tree: exp.Expr, dialect: QueryDialect, aliases: dict[str, PublicTable]
+) -> exp.Expr:
     def single_precision(node: exp.Expr) -> bool:
         if not isinstance(node, exp.Column) or node.table not in aliases:
             return False
@@ -328,7 +331,7 @@ def _portable_functions(tree: exp.Expr, backend: str, aliases: dict[str, PublicT
         except KeyError:
             return False
 
-    return portable_functions(tree, backend, single_precision)
+    return portable_functions(tree, dialect, single_precision)
 
 
 # -- limits and names ------------------------------------------------------------
@@ -351,25 +354,14 @@ def _apply_limit(tree: exp.Expr, maxrec: int | None) -> int | None:
     return top
 
 
-@cache
-def _preparer_dialect(backend: str) -> SqlaDialect:
-    if backend == "postgresql":
-        # PGDialect.__init__ is untyped upstream.
-        from sqlalchemy.dialects.postgresql.base import PGDialect
-
-        return PGDialect()  # type: ignore[no-untyped-call]
-    if backend == "oracle":
-        from sqlalchemy.dialects.oracle.base import OracleDialect
-
-        return OracleDialect()
-    from sqlalchemy.dialects.sqlite.base import SQLiteDialect
-
-    return SQLiteDialect()
-
-
-def _quote_like_archive(tree: exp.Expr, backend: str) -> None:
+def _quote_like_archive(tree: exp.Expr, dialect: QueryDialect) -> None:
     """Quote exactly the names SQLAlchemy quoted when it created the archive's tables."""
-    preparer = _preparer_dialect(backend).identifier_preparer
+    preparer = _preparer(dialect).identifier_preparer
     for ident in tree.find_all(exp.Identifier):
         name = str(ident.this)
         ident.set("quoted", preparer.quote(name) != name)
+
+
+@cache
+def _preparer(dialect: QueryDialect) -> Any:
+    return dialect.preparer()

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, MetaData, Table
 from firstlight.domain.manifest import Column
 from firstlight.formats.detect import FormatError
 from firstlight.formats.votable import VOTableReader
+from firstlight.query.dialects import QueryDialect, query_dialect
 from firstlight.query.public import (
     VOTABLE_TYPES,
     CatalogueSource,
@@ -42,9 +43,6 @@ from firstlight.storage.catalogues import SQL_TYPES, to_python
 
 SCHEMA = "tap_upload"
 _CHUNK_ROWS = 10_000
-# Where a session's temporary tables are, by backend: named in full so no archive table
-# of the same name can stand in for one.
-_TEMPORARY_SCHEMA = {"postgresql": "pg_temp", "sqlite": "temp"}
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,7 @@ class UploadedTable:
     def physical_name(self) -> str:
         return f"fl_upload_{self.name.lower()}"
 
-    def public_table(self, backend: str) -> PublicTable:
+    def public_table(self, dialect: QueryDialect) -> PublicTable:
         columns = tuple(
             PublicColumn(
                 name=adql_name(c.name.lower()),
@@ -86,7 +84,7 @@ class UploadedTable:
             # No position columns: the upload has no spatial index (the catalogue's serves).
             source=CatalogueSource(
                 release_key="",
-                physical_schema=_TEMPORARY_SCHEMA[backend],
+                physical_schema=dialect.temporary_schema,
                 physical_name=self.physical_name,
                 ra=None,
                 dec=None,
@@ -100,20 +98,20 @@ class UploadedTable:
 
     def create(self, conn: Connection) -> PublicTable:
         """Make and fill the temporary table on ``conn`` (in its own transaction)."""
-        backend = conn.dialect.name
-        if backend not in _TEMPORARY_SCHEMA:
-            raise ParameterError(f"UPLOAD is not available on this archive's {backend} database")
+        dialect = query_dialect(conn.dialect.name)
+        if dialect.temporary_schema is None:
+            raise ParameterError(
+                f"UPLOAD is not available on this archive's {dialect.name} database"
+            )
         table = self._table()
         with conn.begin():
             table.create(conn)
             if self.rows:
                 names = [c.name for c in table.columns]
                 conn.execute(table.insert(), [dict(zip(names, r, strict=True)) for r in self.rows])
-            if backend == "postgresql":
-                # Temporary tables are never auto-analysed; the planner needs the row count
-                # to probe the catalogue's index once per uploaded row.
+            if dialect.analyse_temporary:
                 conn.exec_driver_sql(f"ANALYZE {self.physical_name}")
-        return self.public_table(backend)
+        return self.public_table(dialect)
 
     def drop(self, conn: Connection) -> None:
         with conn.begin():
