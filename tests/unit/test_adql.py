@@ -209,7 +209,7 @@ ERRORS = [
     ("DROP TABLE demo.sources", "only SELECT", None, None),
     ("SELECT 1 FROM demo.sources; DROP TABLE demo.sources", "one SELECT query", None, None),
     ("SELECT pg_sleep(10) FROM demo.sources", "unknown function PG_SLEEP", 1, 8),
-    ("SELECT POINT(ra, dec) FROM demo.sources", "cannot be a value", None, None),
+    ("SELECT ra FROM demo.sources WHERE POINT(ra, dec) = 1", "cannot be a value", None, None),
     (
         "SELECT ra FROM demo.sources WHERE CONTAINS(POINT(ra, dec), POLYGON(1, 2, 3)) = 1",
         "at least three",
@@ -513,3 +513,20 @@ def test_s_region_on_sqlite_matches_the_regions_both_ways_round() -> None:
         }
         assert found == expected, predicate
     conn.close()
+
+
+def test_geometry_values_in_the_select_list_are_dali_arrays() -> None:
+    t = translate_adql(
+        "SELECT POINT(ra, dec) AS p, CIRCLE(ra, dec, 0.1) AS c, POLYGON(1, 2, 3, 4, 5, 6) AS g, "
+        "COORDSYS(POINT(ra, dec)) AS s, AREA(CIRCLE(0, 0, 1)) AS a FROM demo.sources",
+        TABLES["postgresql"],
+        "postgresql",
+    )
+    described = [(c.name, c.datatype, c.arraysize, c.xtype) for c in t.columns]
+    assert described == [
+        ("p", "double", "2", "point"), ("c", "double", "3", "circle"),
+        ("g", "double", "*", "polygon"), ("s", "char", "*", None), ("a", "double", None, None),
+    ]  # fmt: skip
+    assert t.widths == (2, 3, 6, 1, 1)
+    assert "'ICRS' AS s" in t.sql
+    assert "3.14151290574" in t.sql  # 2 pi (1 - cos 1 deg) in square degrees

@@ -9,6 +9,7 @@ function over ``s_region``; PostgreSQL asks pgsphere the same questions.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -196,5 +197,34 @@ def region_point(region: str | None, ra: float | None, dec: float | None) -> int
         return None
     try:
         return int(contains_point(parse_stcs(region), ra, dec))
+    except RegionError:
+        return None
+
+
+def polygon_area(vertices: tuple[tuple[float, float], ...]) -> float:
+    """Square degrees inside a polygon of great-circle edges (fan of spherical triangles)."""
+    units = [unit(ra, dec) for ra, dec in vertices]
+    total = 0.0
+    a = units[0]
+    for b, c in itertools.pairwise(units[1:]):
+        # Van Oosterom and Strackee: tan(E/2) = a.(b x c) / (1 + a.b + b.c + c.a)
+        numerator = _dot(a, _cross(b, c))
+        denominator = 1 + _dot(a, b) + _dot(b, c) + _dot(c, a)
+        total += 2 * math.atan2(numerator, denominator)
+    return abs(total) * (180 / math.pi) ** 2
+
+
+def area(region: Region) -> float:
+    if isinstance(region, Cap):
+        return 2 * math.pi * (1 - math.cos(math.radians(region.radius))) * (180 / math.pi) ** 2
+    return polygon_area(region.vertices)
+
+
+def region_area(region: str | None) -> float | None:
+    """The registered SQL function: a region's area in square degrees."""
+    if region is None:
+        return None
+    try:
+        return area(parse_stcs(region))
     except RegionError:
         return None

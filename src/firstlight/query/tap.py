@@ -109,7 +109,7 @@ def run_adql(
         finally:
             cursor.close()
     overflow = len(rows) > maxrec
-    rows = rows[:maxrec]
+    rows = _folded(rows[:maxrec], translation.widths)
     columns = [_typed(c, i, rows) for i, c in enumerate(translation.columns)]
     rows = _normalised(columns, rows)
     return QueryResult(columns=columns, rows=rows, overflow=overflow)
@@ -129,6 +129,25 @@ def _temporary_tables(
     finally:
         for table in made:
             table.drop(conn)
+
+
+def _folded(rows: list[tuple[Any, ...]], widths: tuple[int, ...]) -> list[tuple[Any, ...]]:
+    """Geometry values' numbers folded into one list each (NULL if any number is)."""
+    if not widths:
+        return rows
+    out = []
+    for row in rows:
+        cells: list[Any] = []
+        at = 0
+        for width in widths:
+            part = row[at : at + width]
+            at += width
+            if width == 1:
+                cells.append(part[0])
+            else:
+                cells.append(None if None in part else [float(v) for v in part])
+        out.append(tuple(cells))
+    return out
 
 
 def _first_line(exc: Exception) -> str:

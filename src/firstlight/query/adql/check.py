@@ -38,9 +38,8 @@ _ALLOWED: tuple[type[exp.Expr], ...] = (
     exp.Anonymous,
 )  # fmt: skip
 
-GEOMETRY_FUNCTIONS = frozenset(
-    {"POINT", "CIRCLE", "BOX", "POLYGON", "INTERSECTS", "DISTANCE", "COORD1", "COORD2"}
-)
+_GEOMETRY = "POINT CIRCLE BOX POLYGON INTERSECTS DISTANCE COORD1 COORD2 COORDSYS AREA"
+GEOMETRY_FUNCTIONS = frozenset(_GEOMETRY.split())
 
 _SQL_TYPES = {
     "boolean": "BOOLEAN",

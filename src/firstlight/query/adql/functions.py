@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from firstlight.query.dialects import QueryDialect
+if TYPE_CHECKING:  # query.dialects imports query.adql
+    from firstlight.query.dialects import QueryDialect
 
 SinglePrecision = Callable[[exp.Expr], bool]
 

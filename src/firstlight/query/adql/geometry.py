@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from firstlight.domain.regions import polygon_area
 from firstlight.domain.sky import angular_separation_scalar, cone_ranges
 from firstlight.query.adql.errors import AdqlError
 
@@ -250,6 +251,10 @@ class Spatial:
         """The point lies in the row's region (SQLite's registered function)."""
         return _fn("adql_region_point", region.column, p.ra, p.dec)
 
+    def region_area(self, region: RegionColumn) -> exp.Expr:
+        """The row's region's area in square degrees."""
+        return _fn("adql_region_area", region.column)
+
     def region_relation(self, kind: str, a: Shape, b: Shape) -> exp.Expr:
         """CONTAINS(a, b) or INTERSECTS(a, b) where one side is a region column."""
         return _cmp(
@@ -257,6 +262,17 @@ class Spatial:
             _fn("adql_region_relate", exp.Literal.string(kind), _stcs(a), _stcs(b)),
             exp.convert(1),
         )
+
+
+def _area(geometry: Shape) -> float:
+    """Square degrees of a constant shape (a polygon's by its spherical excess)."""
+    if isinstance(geometry, Point):
+        return 0.0
+    if isinstance(geometry, Circle):
+        r = math.radians(number(geometry.radius) or 0.0)
+        return 2 * math.pi * (1 - math.cos(r)) * (180 / math.pi) ** 2
+    assert isinstance(geometry, Polygon)
+    return polygon_area(geometry.vertices)
 
 
 def _constant_shape(shape: Shape) -> bool:
@@ -392,6 +408,11 @@ class Q3cSpatial(Spatial):
             region, lambda r: exp.ArrayContainedBy(this=point.copy(), expression=r)
         )
 
+    def region_area(self, region: RegionColumn) -> exp.Expr:
+        # pgsphere's AREA is in steradians.
+        sr_to_deg2 = _lit((180 / math.pi) ** 2)
+        return _by_region_kind(region, lambda r: _mul(_fn("AREA", r), sr_to_deg2), exp.Null())
+
     def region_relation(self, kind: str, a: Shape, b: Shape) -> exp.Expr:
         op: type[exp.Binary] = exp.ArrayContainedBy if kind == "CONTAINS" else exp.ArrayOverlaps
         if isinstance(a, RegionColumn):
@@ -422,7 +443,11 @@ _CIRCLE_STCS = r"^\s*CIRCLE\s+(ICRS\s+)?(\S+)\s+(\S+)\s+(\S+)\s*$"
 _POLYGON_HEAD = r"^\s*POLYGON\s+(ICRS\s+)?"
 
 
-def _by_region_kind(region: RegionColumn, test: Callable[[exp.Expr], exp.Expr]) -> exp.Expr:
+def _by_region_kind(
+    region: RegionColumn,
+    test: Callable[[exp.Expr], exp.Expr],
+    otherwise: exp.Expr | None = None,
+) -> exp.Expr:
     """``test`` of the row's region as a pgsphere circle or polygon, by its STC-S kind."""
     col = region.column
 
@@ -449,7 +474,7 @@ def _by_region_kind(region: RegionColumn, test: Callable[[exp.Expr], exp.Expr]) 
             exp.If(this=kind_is("CIRCLE"), true=test(_cast_udt(circle, "scircle"))),
             exp.If(this=kind_is("POLYGON"), true=test(_cast_udt(polygon, "spoly"))),
         ],
-        default=exp.false(),
+        default=exp.false() if otherwise is None else otherwise,
     )
 
 
@@ -644,6 +669,8 @@ def rewrite_geometry(tree: exp.Expr, spatial: Spatial) -> exp.Expr:
             if points is None:
                 raise AdqlError.at(node, "DISTANCE takes two POINTs or four numbers")
             return spatial.distance(*points)
+        if fname in ("COORDSYS", "AREA"):
+            return _measure(node, fname, spatial)
         if fname in ("COORD1", "COORD2"):
             args = _args(node)
             p = shape(args[0]) if len(args) == 1 else None
@@ -660,6 +687,24 @@ def rewrite_geometry(tree: exp.Expr, spatial: Spatial) -> exp.Expr:
 
     tree = tree.transform(comparison, copy=False)
     return _transform_top_down(tree, functions)
+
+
+def _measure(node: exp.Expr, fname: str, spatial: Spatial) -> exp.Expr:
+    """COORDSYS or AREA of one geometry."""
+    args = _args(node)
+    if len(args) != 1:
+        raise AdqlError.at(node, f"{fname} takes one geometry")
+    geometry = shape(args[0])
+    if fname == "COORDSYS":
+        if isinstance(geometry, RegionColumn):
+            known = exp.Not(this=exp.Is(this=geometry.column.copy(), expression=exp.Null()))
+            return exp.Case(ifs=[exp.If(this=known, true=exp.Literal.string("ICRS"))])
+        return exp.Literal.string("ICRS")
+    if isinstance(geometry, RegionColumn):
+        return spatial.region_area(geometry)
+    if not _constant_shape(geometry):
+        raise AdqlError.at(node, "AREA takes s_region or a shape of numeric constants")
+    return _lit(_area(geometry))
 
 
 def _region_predicate(

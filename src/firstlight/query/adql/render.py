@@ -23,10 +23,11 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from firstlight.query import dialects
 from firstlight.query.adql.check import (
     check_forms,
     check_grouping,
@@ -36,8 +37,16 @@ from firstlight.query.adql.check import (
 from firstlight.query.adql.dialect import parse_adql
 from firstlight.query.adql.errors import AdqlError
 from firstlight.query.adql.functions import integer_operands, portable_functions
-from firstlight.query.adql.geometry import Indexed, number, rewrite_geometry
-from firstlight.query.dialects import QueryDialect, query_dialect
+from firstlight.query.adql.geometry import (
+    Circle,
+    Indexed,
+    Point,
+    Polygon,
+    Shape,
+    number,
+    rewrite_geometry,
+    shape,
+)
 from firstlight.query.public import (
     OBSCORE_COLUMNS,
     OBSCORE_STORED,
@@ -48,6 +57,9 @@ from firstlight.query.public import (
     ValuesSource,
 )
 from firstlight.storage import schema as archive_schema
+
+if TYPE_CHECKING:  # query.dialects imports query.adql: the module is read at call time
+    from firstlight.query.dialects import QueryDialect
 
 HEALPIX_ALIAS = "_hpx"  # ObsCore's HEALPix column inside its subquery (hidden)
 
@@ -70,6 +82,9 @@ class Translation:
     columns: tuple[PublicColumn, ...]
     limit: int | None  # the row limit in the SQL (TOP, or maxrec + 1)
     tables: tuple[str, ...]  # the public tables read
+    # SQL columns per output column: 1, or a geometry value's numbers (a POINT: 2),
+    # which the runner folds into one array (DALI point, circle, polygon).
+    widths: tuple[int, ...] = ()
 
 
 def translate_adql(
@@ -81,7 +96,7 @@ def translate_adql(
     healpix_order: int = 16,
 ) -> Translation:
     """Translate one ADQL query for ``backend`` (its dialect, or postgresql, sqlite, oracle)."""
-    dialect = query_dialect(backend) if isinstance(backend, str) else backend
+    dialect = dialects.query_dialect(backend) if isinstance(backend, str) else backend
     tree: exp.Expr = parse_adql(adql)
     check_forms(tree)  # also refuses WITH, which ADQL 2.1 does not have
     used = resolve_tables(tree, tables)
@@ -89,6 +104,7 @@ def translate_adql(
     check_grouping(tree)
     aliases = _aliases(tree, used)
     columns = _output_columns(tree, aliases)
+    columns, widths = _geometry_values(tree, columns)
     tree = _portable_functions(tree, dialect, aliases)
     spatial = dialect.spatial(healpix_order, _indexed(aliases, dialect))
     tree = rewrite_geometry(tree, spatial)
@@ -99,7 +115,7 @@ def translate_adql(
     sql = tree.sql(dialect=dialect.sqlglot, comments=False)
     for token, subquery in spliced.items():
         sql = sql.replace(token, f"({subquery})")
-    return Translation(sql, columns, limit, tuple(sorted(used)))
+    return Translation(sql, columns, limit, tuple(sorted(used)), widths)
 
 
 # -- tables and columns --------------------------------------------------------
@@ -161,10 +177,12 @@ def _computed(name: str, node: exp.Expr, aliases: dict[str, PublicTable]) -> Pub
     ):
         return PublicColumn(name=name, datatype="long")
     if isinstance(node, (*_INTEGER_OR_DOUBLE, *_DOUBLES)) or (
-        isinstance(node, exp.Anonymous) and str(node.this).upper() == "DISTANCE"
+        isinstance(node, exp.Anonymous) and str(node.this).upper() in ("DISTANCE", "AREA")
     ):
         return PublicColumn(name=name, datatype="double")
-    if isinstance(node, _TEXTS):
+    if isinstance(node, _TEXTS) or (
+        isinstance(node, exp.Anonymous) and str(node.this).upper() == "COORDSYS"
+    ):
         return PublicColumn(name=name, datatype="char", arraysize="*")
     if isinstance(node, _SAME_AS_ARGUMENT) and isinstance(node.this, exp.Column):
         column = node.this
@@ -181,6 +199,57 @@ def _computed(name: str, node: exp.Expr, aliases: dict[str, PublicTable]) -> Pub
                     name=name, datatype=datatype, arraysize=base.arraysize, unit=base.unit
                 )
     return PublicColumn(name=name, datatype="")  # typed from its values when run
+
+
+_DALI_GEOMETRY = {Point: ("point", "2"), Circle: ("circle", "3"), Polygon: ("polygon", "*")}
+
+
+def _geometry_values(
+    tree: exp.Expr, columns: tuple[PublicColumn, ...]
+) -> tuple[tuple[PublicColumn, ...], tuple[int, ...]]:
+    """Geometry in the select list as DALI values: its numbers as columns of their own.
+
+    ``SELECT POINT(ra, dec) AS p`` selects ra and dec; the runner folds them into
+    one ``double[2]`` value of xtype ``point`` (circle: 3 numbers, polygon: 2 per
+    vertex, BOX as its polygon).
+    """
+    select = tree
+    while isinstance(select, exp.SetOperation):
+        select = select.this
+    assert isinstance(select, exp.Select)
+    projections: list[exp.Expr] = []
+    out: list[PublicColumn] = []
+    widths: list[int] = []
+    for i, (projection, col) in enumerate(zip(select.expressions, columns, strict=True)):
+        inner = projection.this if isinstance(projection, exp.Alias) else projection
+        name = str(inner.this).upper() if isinstance(inner, exp.Anonymous) else None
+        if name not in ("POINT", "CIRCLE", "BOX", "POLYGON") or isinstance(tree, exp.SetOperation):
+            projections.append(projection)
+            out.append(col)
+            widths.append(1)
+            continue
+        geometry = shape(inner)
+        parts = _geometry_parts(geometry)
+        xtype, arraysize = _DALI_GEOMETRY[type(geometry)]
+        projections.extend(
+            exp.Alias(this=part.copy(), alias=exp.to_identifier(f"_g{i}_{k}"))
+            for k, part in enumerate(parts)
+        )
+        out.append(replace(col, datatype="double", arraysize=arraysize, xtype=xtype, unit="deg"))
+        widths.append(len(parts))
+    if all(w == 1 for w in widths):
+        return columns, ()
+    select.set("expressions", projections)
+    return tuple(out), tuple(widths)
+
+
+def _geometry_parts(geometry: Shape) -> list[exp.Expr]:
+    if isinstance(geometry, Point):
+        return [geometry.ra, geometry.dec]
+    if isinstance(geometry, Circle):
+        return [geometry.center.ra, geometry.center.dec, geometry.radius]
+    assert isinstance(geometry, Polygon)
+    return [exp.convert(float(v)) for xy in geometry.vertices for v in xy]
 
 
 def _indexed(aliases: dict[str, PublicTable], dialect: QueryDialect) -> dict[str, Indexed]:
