@@ -530,3 +530,25 @@ def test_geometry_values_in_the_select_list_are_dali_arrays() -> None:
     assert t.widths == (2, 3, 6, 1, 1)
     assert "'ICRS' AS s" in t.sql
     assert "3.14151290574" in t.sql  # 2 pi (1 - cos 1 deg) in square degrees
+
+
+def _documented_errors() -> list[tuple[str, str]]:
+    """The rows of docs/querying.md's error table that the translator itself decides."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "querying.md").read_text()
+    table = doc.split("## Errors you can meet", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if len(cells) == 3 and cells[0].startswith("`SELECT") and "..." not in cells[0]:
+            rows.append((cells[0].strip("`"), cells[1].strip("`")))
+    return rows
+
+
+@pytest.mark.parametrize(("adql", "said"), _documented_errors())
+def test_the_documented_errors_are_what_users_get(adql: str, said: str) -> None:
+    with pytest.raises(AdqlError) as info:
+        translate_adql(adql, TABLES["sqlite"], "sqlite")
+    assert said in str(info.value)
+    assert info.value.line is not None or "at most" in said

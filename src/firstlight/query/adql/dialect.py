@@ -86,8 +86,12 @@ def _check_tokens(text: str) -> None:
     try:
         found = Adql().tokenize(text)
     except TokenError as exc:
-        quote = "unterminated string literal" if text.count("'") % 2 else "unreadable text"
-        raise AdqlError(f"syntax error: {quote} ({str(exc).split(chr(10))[0][:80]})") from exc
+        opening = _unclosed_quote(text)
+        if opening is None:
+            raise AdqlError("syntax error: the query cannot be read into words") from exc
+        line = text.count("\n", 0, opening) + 1
+        column = opening - (text.rfind("\n", 0, opening) + 1) + 1
+        raise AdqlError("syntax error: unterminated string literal", line, column) from exc
     if len(found) > MAX_TOKENS:
         raise AdqlError(f"the query has {len(found):,} tokens; at most {MAX_TOKENS:,} are accepted")
     if found and found[0].token_type not in _STARTS:
@@ -119,6 +123,18 @@ def _check_tokens(text: str) -> None:
                     token.line,
                     _first_column(token),
                 )
+
+
+def _unclosed_quote(text: str) -> int | None:
+    """Where the string literal (or delimited name) that is never closed starts."""
+    inside: str | None = None
+    start = 0
+    for i, ch in enumerate(text):
+        if inside is None and ch in "'\"":
+            inside, start = ch, i
+        elif ch == inside:
+            inside = None  # a doubled quote closes and reopens: same result
+    return start if inside is not None else None
 
 
 def _first_column(token: Token) -> int:
