@@ -37,6 +37,7 @@ def test_verbosity_picks_the_columns(service: Service) -> None:
     [
         ("RA=150&DEC=2", "SR is missing"),
         ("RA=150&DEC=95&SR=0.1", "DEC=95.0 is outside"),
+        ("RA=400&DEC=2&SR=0.1", "RA=400.0 is outside"),
         ("RA=x&DEC=2&SR=0.1", "RA='x' is not a number"),
         ("RA=150&DEC=2&SR=0.1&VERB=7", "VERB='7'"),
     ],

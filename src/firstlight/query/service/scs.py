@@ -73,6 +73,8 @@ def cone_parameters(params: dict[str, str]) -> tuple[float, float, float, int]:
             raise ConeRequestError(f"{name}={raw!r} is not a finite number")
         values.append(value)
     ra, dec, sr = values
+    if not 0 <= ra <= 360:  # SCS 1.03: ICRS degrees; 400 is a mistake, not 40
+        raise ConeRequestError(f"RA={ra} is outside [0, 360]")
     if not -90 <= dec <= 90:
         raise ConeRequestError(f"DEC={dec} is outside [-90, 90]")
     if not 0 <= sr <= 10:
