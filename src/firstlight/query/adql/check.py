@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
-from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 
 from firstlight.query.adql.dialect import Adql
@@ -169,7 +168,7 @@ _UNRESOLVED = re.compile(r"Column '([^']+)' could not be resolved|Unknown column
 
 
 def qualify_columns(tree: exp.Expr, used: dict[str, PublicTable]) -> exp.Expr:
-    """Every column qualified by its table's alias, ``*`` expanded, every node typed.
+    """Every column qualified by its table's alias, ``*`` expanded.
 
     AdqlError for a column no table in scope has.
     """
@@ -197,4 +196,4 @@ def qualify_columns(tree: exp.Expr, used: dict[str, PublicTable]) -> exp.Expr:
         node = next((c for c in tree.find_all(exp.Column) if c.name == name), None)
         in_tables = ", ".join(sorted(used)) or "no table"
         raise AdqlError.at(node, f"unknown column {name} (tables: {in_tables})") from exc
-    return annotate_types(qualified, schema=schema, dialect=Adql)
+    return qualified

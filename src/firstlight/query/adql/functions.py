@@ -3,8 +3,11 @@
 Each node ADQL defines is handed to the backend's ``QueryDialect``
 (``query.dialects``), which returns what computes it there, or None when the
 database's own function already means what ADQL says. What is decided here,
-from the types of the operands (sqlglot's type annotation over the public
-columns), is what SQL says the operation is:
+from the types of the operands, is what SQL says the operation is:
+
+Types come from the public columns' own (no type inference pass: it costs
+more than the rest of the translation on long queries); a column of a
+subquery counts as a double.
 
 - ``a / b`` of two integers is integer division (``7/2`` is 3, and
   ``source_id/34359738368`` keeps every digit); any other division is double;
@@ -25,40 +28,55 @@ from sqlglot import exp
 if TYPE_CHECKING:  # query.dialects imports query.adql
     from firstlight.query.dialects import QueryDialect
 
-SinglePrecision = Callable[[exp.Expr], bool]
+ColumnType = Callable[[exp.Column], str | None]  # a column's VOTable datatype, if public
+_INTEGERS = frozenset({"short", "int", "long"})
+_INTEGER_CASTS = frozenset(
+    {exp.DataType.Type.SMALLINT, exp.DataType.Type.INT, exp.DataType.Type.BIGINT}
+)
 
 
-def is_integer(node: exp.Expr) -> bool:
-    """Whether ``node`` is an integer: by sqlglot's annotation, or SQL's integer arithmetic."""
-    if isinstance(node, exp.Paren):
-        return is_integer(node.this)
-    if isinstance(node, exp.Div | exp.Mod | exp.Round | exp.Trunc | exp.Sum):
-        return integer_operands(node)  # sqlglot types a division double, SQL does not
-    typ = node.type
-    return typ is not None and typ.is_type(*exp.DataType.INTEGER_TYPES)
+def is_integer(node: exp.Expr, column_type: ColumnType) -> bool:  # noqa: PLR0911  (a rule a line)
+    """Whether SQL gives ``node`` an integer type: integer columns, literals, casts,
+    and arithmetic, ROUND, TRUNCATE, SUM, MIN, MAX, ABS of integers, COUNT."""
+    if isinstance(node, exp.Paren | exp.Neg):
+        return is_integer(node.this, column_type)
+    if isinstance(node, exp.Literal):
+        return not node.is_string and node.this.lstrip("-").isdigit()
+    if isinstance(node, exp.Column):
+        return column_type(node) in _INTEGERS
+    if isinstance(node, exp.Cast):
+        return isinstance(node.to, exp.DataType) and node.to.this in _INTEGER_CASTS
+    if isinstance(node, exp.Count):
+        return True
+    if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Mod):
+        return integer_operands(node, column_type)
+    if isinstance(node, exp.Round | exp.Trunc | exp.Sum | exp.Min | exp.Max | exp.Abs):
+        return is_integer(node.this, column_type)
+    return False
 
 
-def integer_operands(node: exp.Expr) -> bool:
+def integer_operands(node: exp.Expr, column_type: ColumnType) -> bool:
     """Both operands of a binary operation (or the one of a function) are integers."""
     if isinstance(node, exp.Binary):
-        return is_integer(node.this) and is_integer(node.expression)
-    return is_integer(node.this)
+        return is_integer(node.this, column_type) and is_integer(node.expression, column_type)
+    return is_integer(node.this, column_type)
 
 
-def portable_functions(
-    tree: exp.Expr, dialect: QueryDialect, single_precision: SinglePrecision
-) -> exp.Expr:
+def portable_functions(tree: exp.Expr, dialect: QueryDialect, column_type: ColumnType) -> exp.Expr:
     """Rewrite ``tree``'s functions for ``dialect``; children first, so arguments are done.
 
-    ``tree`` must carry sqlglot's type annotation; what it says about each
-    operation is read before any child is rewritten (rewritten nodes have none).
+    What each operation's operands are is decided before any child is rewritten.
     """
+
+    def single_precision(node: exp.Expr) -> bool:
+        return isinstance(node, exp.Column) and column_type(node) == "float"
+
     decided: dict[int, tuple[bool, tuple[bool, bool]]] = {}
     for node in tree.walk():
         if isinstance(node, exp.Div | exp.Mod | exp.Round | exp.Trunc):
             other = node.args.get("expression")
             singles = (single_precision(node.this), other is not None and single_precision(other))
-            decided[id(node)] = (integer_operands(node), singles)
+            decided[id(node)] = (integer_operands(node, column_type), singles)
     for node in reversed(list(tree.walk(bfs=False))):
         integer, singles = decided.get(id(node), (False, (False, False)))
         fixed = _fixed(node, dialect, single_precision, integer, singles)
@@ -73,7 +91,7 @@ def portable_functions(
 def _fixed(  # noqa: PLR0911  (one return per function ADQL defines)
     node: exp.Expr,
     dialect: QueryDialect,
-    single_precision: SinglePrecision,
+    single_precision: Callable[[exp.Expr], bool],
     integer: bool,
     singles: tuple[bool, bool],
 ) -> exp.Expr | None:

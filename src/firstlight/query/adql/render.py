@@ -36,7 +36,7 @@ from firstlight.query.adql.check import (
 )
 from firstlight.query.adql.dialect import parse_adql
 from firstlight.query.adql.errors import AdqlError
-from firstlight.query.adql.functions import integer_operands, portable_functions
+from firstlight.query.adql.functions import ColumnType, integer_operands, portable_functions
 from firstlight.query.adql.geometry import (
     Circle,
     Indexed,
@@ -170,10 +170,24 @@ _SAME_AS_ARGUMENT = (exp.Min, exp.Max, exp.Abs, exp.Sum, exp.Coalesce, exp.Paren
 _SUM_TYPES = {"short": "long", "int": "long", "long": "long", "float": "double"}
 
 
+def _column_type(aliases: dict[str, PublicTable]) -> ColumnType:
+    def column_type(node: exp.Column) -> str | None:
+        table = aliases.get(node.table)
+        if table is None:
+            return None
+        try:
+            return table.column(node.name).datatype
+        except KeyError:
+            return None
+
+    return column_type
+
+
 def _computed(name: str, node: exp.Expr, aliases: dict[str, PublicTable]) -> PublicColumn:
     """A computed column's type where ADQL fixes it (so every backend says the same)."""
     if isinstance(node, exp.Count) or (
-        isinstance(node, (*_INTEGER_OR_DOUBLE, exp.Sum)) and integer_operands(node)
+        isinstance(node, (*_INTEGER_OR_DOUBLE, exp.Sum))
+        and integer_operands(node, _column_type(aliases))
     ):
         return PublicColumn(name=name, datatype="long")
     if isinstance(node, (*_INTEGER_OR_DOUBLE, *_DOUBLES)) or (
@@ -392,15 +406,7 @@ def _values(
 def _portable_functions(
     tree: exp.Expr, dialect: QueryDialect, aliases: dict[str, PublicTable]
 ) -> exp.Expr:
-    def single_precision(node: exp.Expr) -> bool:
-        if not isinstance(node, exp.Column) or node.table not in aliases:
-            return False
-        try:
-            return aliases[node.table].column(node.name).datatype == "float"
-        except KeyError:
-            return False
-
-    return portable_functions(tree, dialect, single_precision)
+    return portable_functions(tree, dialect, _column_type(aliases))
 
 
 # -- limits and names ------------------------------------------------------------
