@@ -53,7 +53,26 @@ class Settings(BaseSettings):
     )
     cluster_catalogues: bool = Field(
         default=True,
-        description="PostgreSQL: store catalogue rows in q3c order (CLUSTER) after loading.",
+        description=(
+            "PostgreSQL: store catalogue rows in q3c order (the loader sorts them, bounded "
+            "memory), so a cone search reads few pages."
+        ),
+    )
+    pg_sort_run_rows: int = Field(
+        default=250_000,
+        gt=0,
+        description="PostgreSQL: rows the loader sorts in memory at a time (one run on disk).",
+    )
+    pg_index_connections: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="PostgreSQL: connections building a catalogue's indexes at the same time.",
+    )
+    pg_maintenance_work_mem_mib: int = Field(
+        default=512,
+        ge=1,
+        description="PostgreSQL: maintenance_work_mem of each index build (its sort in memory).",
     )
     pg_partition_rows: int = Field(
         default=50_000_000,

@@ -89,6 +89,9 @@ def backend_for(engine: Engine, settings: Settings) -> Backend:
             partition_rows=settings.pg_partition_rows,
             partitions=settings.pg_partitions,
             reader_role=settings.query_role,
+            sort_run_rows=settings.pg_sort_run_rows,
+            index_connections=settings.pg_index_connections,
+            maintenance_work_mem_mib=settings.pg_maintenance_work_mem_mib,
         )
     if name == "oracle":
         from firstlight.storage.backends.oracle import OracleBackend

@@ -2,11 +2,14 @@
 
 A binary COPY row is a field count, then per field a length (-1 for NULL)
 and the value's big-endian bytes. Rows that share a pattern of NULLs share
-one fixed layout, so each pattern becomes one numpy record array, all of
-them views into one buffer; rows may be sent in any order (the table is
-clustered afterwards). A row's pattern is one integer built from the columns
-that have a NULL in the chunk (sorting rows of booleans as records is slow);
-a chunk without NULLs is encoded without gathering rows at all. Columns of
+one fixed layout, so each pattern becomes one numpy record array. Grouped,
+they may be sent pattern after pattern, all of them views into one buffer;
+when the rows' order matters (``keep_order``: the loader sent them in sky
+order) each group's bytes are scattered to its rows' offsets instead, a
+column of 2, 4 or 8 bytes at a time. A row's pattern is one integer built
+from the columns that have a NULL in the chunk (sorting rows of booleans as
+records is slow); a chunk without NULLs is encoded without gathering rows
+at all. Columns of
 text have no fixed width: tables with them go through psycopg's own per-row
 binary writer instead.
 
@@ -47,7 +50,11 @@ def fixed_width(definition: TableDefinition) -> bool:
 
 
 def encode_ahead(
-    chunks: Iterable[Chunk], definition: TableDefinition, depth: int = 1
+    chunks: Iterable[Chunk],
+    definition: TableDefinition,
+    depth: int = 1,
+    *,
+    keep_order: bool = False,
 ) -> Iterator[tuple[int, memoryview]]:
     """(rows, COPY rows) of each chunk, read and encoded by a worker thread.
 
@@ -69,7 +76,7 @@ def encode_ahead(
                 if chunk is None:
                     break
                 rows = len(next(iter(chunk.values()))) if chunk else 0
-                data = encode_chunk(chunk, definition)
+                data = encode_chunk(chunk, definition, keep_order=keep_order)
                 del chunk  # the source arrays go before the next chunk is read
                 ready.put((rows, data))
                 del data
@@ -98,7 +105,9 @@ def encode_ahead(
         worker.join()
 
 
-def encode_chunk(chunk: Chunk, definition: TableDefinition) -> memoryview:
+def encode_chunk(
+    chunk: Chunk, definition: TableDefinition, *, keep_order: bool = False
+) -> memoryview:
     """One chunk as binary COPY rows (no header or trailer), in one buffer."""
     lookup = {name.lower(): values for name, values in chunk.items()}
     cols = [(col.datatype, lookup[col.name.lower()]) for col in definition.columns]
@@ -107,12 +116,42 @@ def encode_chunk(chunk: Chunk, definition: TableDefinition) -> memoryview:
     masks = [null_mask(values, dt) for dt, values in cols]
     groups = [(_layout(cols, nulls), nulls, rows) for nulls, rows in _row_groups(masks)]
     total = len(masks[0])
+    if keep_order and len(groups) > 1:
+        return _in_order(groups, cols, total)
     sizes = [layout.itemsize * (total if rows is None else len(rows)) for layout, _, rows in groups]
     buffer = np.empty(sum(sizes), dtype=np.uint8)
     offset = 0
     for (layout, nulls, rows), size in zip(groups, sizes, strict=True):
         _fill(buffer[offset : offset + size].view(layout), cols, nulls, rows)
         offset += size
+    return buffer.data
+
+
+def _in_order(
+    groups: list[tuple[np.dtype[np.void], np.ndarray, np.ndarray | None]],
+    cols: list[tuple[DataType, np.ndarray]],
+    total: int,
+) -> memoryview:
+    """The groups' rows at their own places: each group's bytes scattered to its rows' offsets."""
+    row_size = np.empty(total, dtype=np.int64)
+    for layout, _, rows in groups:
+        row_size[rows] = layout.itemsize
+    offsets = np.zeros(total, dtype=np.int64)
+    np.cumsum(row_size[:-1], out=offsets[1:])
+    # Offsets are sums of row sizes: every row starts at a multiple of their gcd.
+    unit = int(np.gcd.reduce([layout.itemsize for layout, _, _ in groups]))
+    unit = next(u for u in (8, 4, 2, 1) if unit % u == 0)
+    word = np.dtype(f"u{unit}")
+    buffer = np.empty(int(row_size.sum()), dtype=np.uint8)
+    words = buffer.view(word)
+    for layout, nulls, rows in groups:
+        assert rows is not None  # several groups: each has its rows
+        records = np.empty(len(rows), dtype=layout)
+        _fill(records, cols, nulls, rows)
+        pieces = records.view(word).reshape(len(rows), layout.itemsize // unit)
+        starts = offsets[rows] // unit
+        for k in range(pieces.shape[1]):
+            words[starts + k] = pieces[:, k]
     return buffer.data
 
 

@@ -2,10 +2,12 @@
 
 - A release's catalogues live in a schema named after it (``gaia_dr4_v1``):
   isolated, immutable once promoted, droppable whole while in staging.
-- Catalogues load by binary COPY into bare tables, then get their unique key,
-  a q3c index on (ra, dec) that the table is clustered by (rows in spatial
-  order), and statistics. Catalogues of ``partition_rows`` rows or more are
-  range-partitioned by q3c pixel (docs/scaling.md).
+- Catalogues load by binary COPY into bare tables, their rows sent in q3c
+  pixel order (``skyorder``: an external sort in the loader, so no
+  ``CLUSTER`` rewrites the table afterwards), then get their unique key and
+  a q3c index on (ra, dec), built at once over ``index_connections``
+  connections, and statistics. Catalogues of ``partition_rows`` rows or more
+  are range-partitioned by q3c pixel (docs/scaling.md).
 - Promotion re-points views in the mission's schema (``gaia.sources``) inside
   the same transaction as the ``current_releases`` switch.
 - Promotion also grants the query service's read-only role what became
@@ -26,6 +28,8 @@ from firstlight.domain.manifest import DataType, TableDefinition
 from firstlight.domain.release import CatalogueTable
 from firstlight.storage import fulltext
 from firstlight.storage.backends.pgcopy import HEADER, TRAILER, encode_ahead, fixed_width
+from firstlight.storage.backends.pgindex import run_concurrently
+from firstlight.storage.backends.skyorder import in_pixel_order
 from firstlight.storage.catalogues import BulkLoader, Chunk, catalogue_table, chunk_to_rows
 from firstlight.storage.reader import grant_public_access
 
@@ -49,11 +53,20 @@ def _qualified(conn: Connection, table: Table) -> str:
 
 
 class CopyLoader:
-    """psycopg 3 binary COPY inside the caller's transaction."""
+    """psycopg 3 binary COPY inside the caller's transaction, rows in sky order if asked."""
+
+    def __init__(self, *, sky_order: bool = False, run_rows: int = 250_000) -> None:
+        self.sky_order = sky_order
+        self.run_rows = run_rows
 
     def load(
         self, conn: Connection, table: Table, definition: TableDefinition, chunks: Iterable[Chunk]
     ) -> int:
+        ordered = self.sky_order and definition.ra is not None and definition.dec is not None
+        if ordered:
+            chunks = in_pixel_order(
+                chunks, definition, run_rows=self.run_rows, chunk_rows=COPY_CHUNK_ROWS
+            )
         cols = ", ".join(_ident(conn, c.name) for c in table.columns)
         sql = f"COPY {_qualified(conn, table)} ({cols}) FROM STDIN (FORMAT BINARY)"
         raw = conn.connection.driver_connection
@@ -62,7 +75,7 @@ class CopyLoader:
             if fixed_width(definition):
                 copy.write(HEADER)
                 # The next chunk is read and encoded while this one is sent.
-                for rows, data in encode_ahead(chunks, definition):
+                for rows, data in encode_ahead(chunks, definition, keep_order=ordered):
                     copy.write(data)
                     total += rows
                     del data  # sent: its memory may go before the next one arrives
@@ -75,6 +88,9 @@ class CopyLoader:
                         total += 1
         return total
 
+
+# Rows per chunk the sky-ordered merge hands to the encoder.
+COPY_CHUNK_ROWS = 100_000
 
 # q3c's pixel index covers the six cube faces: [0, 6 * 2**60).
 Q3C_IPIX_END = 6 * 2**60
@@ -90,8 +106,15 @@ class PostgresBackend:
         partition_rows: int = 50_000_000,
         partitions: int = 24,
         reader_role: str | None = None,
+        sort_run_rows: int = 250_000,
+        index_connections: int = 2,
+        maintenance_work_mem_mib: int = 512,
     ) -> None:
+        # cluster: rows stored in q3c order, which the loader now sends them in.
         self.cluster = cluster
+        self.sort_run_rows = sort_run_rows
+        self.index_connections = index_connections
+        self.maintenance_work_mem_mib = maintenance_work_mem_mib
         self.partition_rows = partition_rows
         self.partitions = partitions
         self.reader_role = reader_role
@@ -136,32 +159,52 @@ class PostgresBackend:
         conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {_ident(conn, release_key)} CASCADE")
 
     def loader(self) -> BulkLoader:
-        return CopyLoader()
+        return CopyLoader(sky_order=self.cluster, run_rows=self.sort_run_rows)
 
     def build_catalogue_indexes(
         self, conn: Connection, table: Table, definition: TableDefinition
     ) -> None:
         # A partitioned table is indexed partition by partition: a unique index
-        # cannot span partitions (validation already proved the key unique),
-        # and CLUSTER works on plain tables only.
-        for target in self._partitions(conn, table, definition) or [table]:
-            self._index_table(conn, target, definition)
+        # cannot span partitions (validation already proved the key unique).
+        targets = self._partitions(conn, table, definition) or [table]
+        plans = [(target, self._index_builds(conn, target, definition)) for target in targets]
+        run_concurrently(
+            conn.engine,
+            [sql for _, builds in plans for sql, _ in builds],
+            connections=self.index_connections,
+            maintenance_work_mem_mib=self.maintenance_work_mem_mib,
+        )
+        if self.cluster and definition.ra is not None and definition.dec is not None:
+            # The rows are already in q3c order (the loader sorted them): mark the
+            # index as the table's order, so a later plain CLUSTER keeps it.
+            for target, builds in plans:
+                position = builds[-1][1]  # the q3c index comes last
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {_qualified(conn, target)} CLUSTER ON {position}"
+                )
+        # On a partitioned table ANALYZE samples every partition and recurses into each.
         conn.exec_driver_sql(f"ANALYZE {_qualified(conn, table)}")
 
-    def _index_table(self, conn: Connection, table: Table, definition: TableDefinition) -> None:
+    def _index_builds(
+        self, conn: Connection, table: Table, definition: TableDefinition
+    ) -> list[tuple[str, str]]:
+        """(CREATE INDEX statement, index name) of a plain table: its key, then its position."""
         target = _qualified(conn, table)
+        builds = []
         if definition.primary_key is not None:
             key = _ident(conn, definition.primary_key.lower())
             index = _ident(conn, f"ux_{table.name}"[:63])
-            conn.exec_driver_sql(f"CREATE UNIQUE INDEX {index} ON {target} ({key})")
+            builds.append((f"CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {target} ({key})", index))
         if definition.ra is not None and definition.dec is not None:
             index = _ident(conn, f"ix_{table.name}"[:59] + "_q3c")
             ra, dec = _ident(conn, definition.ra.lower()), _ident(conn, definition.dec.lower())
-            conn.exec_driver_sql(f"CREATE INDEX {index} ON {target} (q3c_ang2ipix({ra}, {dec}))")
-            if self.cluster:
-                # Rows in q3c order: a cone search reads a few contiguous pages.
-                conn.exec_driver_sql(f"CLUSTER {target} USING {index}")
-        conn.exec_driver_sql(f"ANALYZE {target}")
+            builds.append(
+                (
+                    f"CREATE INDEX IF NOT EXISTS {index} ON {target} (q3c_ang2ipix({ra}, {dec}))",
+                    index,
+                )
+            )
+        return builds
 
     @staticmethod
     def _partitions(conn: Connection, table: Table, definition: TableDefinition) -> list[Table]:
