@@ -12,13 +12,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import adql, gate, pages, pg_ingest, stack, tap, time_to_data, validation
+from bench import adql, gate, pages, pg_index, pg_ingest, stack, tap, time_to_data, validation
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
 def main() -> int:
-    benches = (time_to_data, stack, pg_ingest, validation, adql, tap, gate, pages)
+    benches = (time_to_data, stack, pg_ingest, pg_index, validation, adql, tap, gate, pages)
     sections = [bench.run() for bench in benches]
     measured = datetime.now(UTC).isoformat(timespec="seconds")
     head = f"""# Benchmarks

@@ -5,11 +5,11 @@ and the value's big-endian bytes. Rows that share a pattern of NULLs share
 one fixed layout, so each pattern becomes one numpy record array. Grouped,
 they may be sent pattern after pattern, all of them views into one buffer;
 when the rows' order matters (``keep_order``: the loader sent them in sky
-order) each group's bytes are scattered to its rows' offsets instead, a
-column of 2, 4 or 8 bytes at a time. A row's pattern is one integer built
-from the columns that have a NULL in the chunk (sorting rows of booleans as
-records is slow); a chunk without NULLs is encoded without gathering rows
-at all. Columns of
+order) every row is filled in the layout without NULLs instead, and the
+bytes of its NULL values are then cut out by one boolean selection. A row's
+pattern is one integer built from the columns that have a NULL in the chunk
+(sorting rows of booleans as records is slow); a chunk without NULLs is
+encoded without gathering rows at all. Columns of
 text have no fixed width: tables with them go through psycopg's own per-row
 binary writer instead.
 
@@ -117,7 +117,7 @@ def encode_chunk(
     groups = [(_layout(cols, nulls), nulls, rows) for nulls, rows in _row_groups(masks)]
     total = len(masks[0])
     if keep_order and len(groups) > 1:
-        return _in_order(groups, cols, total)
+        return _in_order(cols, masks)
     sizes = [layout.itemsize * (total if rows is None else len(rows)) for layout, _, rows in groups]
     buffer = np.empty(sum(sizes), dtype=np.uint8)
     offset = 0
@@ -127,32 +127,24 @@ def encode_chunk(
     return buffer.data
 
 
-def _in_order(
-    groups: list[tuple[np.dtype[np.void], np.ndarray, np.ndarray | None]],
-    cols: list[tuple[DataType, np.ndarray]],
-    total: int,
-) -> memoryview:
-    """The groups' rows at their own places: each group's bytes scattered to its rows' offsets."""
-    row_size = np.empty(total, dtype=np.int64)
-    for layout, _, rows in groups:
-        row_size[rows] = layout.itemsize
-    offsets = np.zeros(total, dtype=np.int64)
-    np.cumsum(row_size[:-1], out=offsets[1:])
-    # Offsets are sums of row sizes: every row starts at a multiple of their gcd.
-    unit = int(np.gcd.reduce([layout.itemsize for layout, _, _ in groups]))
-    unit = next(u for u in (8, 4, 2, 1) if unit % u == 0)
-    word = np.dtype(f"u{unit}")
-    buffer = np.empty(int(row_size.sum()), dtype=np.uint8)
-    words = buffer.view(word)
-    for layout, nulls, rows in groups:
-        assert rows is not None  # several groups: each has its rows
-        records = np.empty(len(rows), dtype=layout)
-        _fill(records, cols, nulls, rows)
-        pieces = records.view(word).reshape(len(rows), layout.itemsize // unit)
-        starts = offsets[rows] // unit
-        for k in range(pieces.shape[1]):
-            words[starts + k] = pieces[:, k]
-    return buffer.data
+def _in_order(cols: list[tuple[DataType, np.ndarray]], masks: list[np.ndarray]) -> memoryview:
+    """The rows in their own order: all filled in the full layout, then NULLs' bytes cut out.
+
+    A NULL field keeps its length (-1) and loses its value's bytes; one boolean
+    selection over the rows' bytes drops them all, row after row.
+    """
+    total = len(masks[0])
+    layout = _layout(cols, np.zeros(len(cols), dtype=bool))
+    records = np.empty(total, dtype=layout)
+    _fill(records, cols, np.zeros(len(cols), dtype=bool), None)
+    keep = np.ones((total, layout.itemsize), dtype=bool)
+    for i, mask in enumerate(masks):
+        if mask.any():
+            records[f"l{i}"][mask] = -1
+            value_type, offset = layout.fields[f"v{i}"][:2]  # type: ignore[index]
+            keep[mask, offset : offset + value_type.itemsize] = False
+    kept: np.ndarray = records.view(np.uint8).reshape(total, layout.itemsize)[keep]
+    return kept.data
 
 
 def _row_groups(masks: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray | None]]:
