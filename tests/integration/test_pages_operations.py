@@ -46,6 +46,10 @@ def test_operations_lists_quarantine_and_held_releases(ctx: Context) -> None:
         (entry,) = data["operations"]["quarantine"]
         report = client.get(f"/operations/reports/{entry['delivery_pk']}")
         missing = client.get(f"/operations/reports/{held.delivery_pk}")
+        again = generated(ctx.settings.inbox_dir / "v2", version="2", rows=50)
+        (again / "images" / "demo_field01_g.fits").write_bytes(b"other bytes")
+        release_or_quarantine(ctx, again)  # the ledger changes: the page must not be stale
+        later = client.get("/operations?format=json").json()["operations"]
         client.close()
     finally:
         service.stop()
@@ -58,6 +62,8 @@ def test_operations_lists_quarantine_and_held_releases(ctx: Context) -> None:
     assert f'href="http://prefect.example:4200/runs/flow-run/{RUN_ID}"' in page.text
     assert "row_count: 3x the current release" in page.text
     assert data["operations"]["by_state"] == {"quarantined": 1, "processing": 1}
+    assert later["by_state"] == {"quarantined": 2, "processing": 1}
+    assert [q["delivery_id"] for q in later["quarantine"]] == ["demo-v2", "demo-v1"]
 
 
 def test_operations_can_be_kept_off_a_public_port(ctx: Context) -> None:

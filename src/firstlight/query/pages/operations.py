@@ -281,18 +281,40 @@ def report(conn: Connection, delivery_pk: int) -> dict[str, Any] | None:
     return dict(r.report)
 
 
-def fingerprint(conn: Connection) -> list[Any]:
-    """What changes whenever the operations page would: deliveries, their steps and states."""
+def fingerprint(conn: Connection) -> list[str]:
+    """What changes whenever the operations page would: deliveries (new, finished, retried),
+    their steps, forecasts and gate decisions (a held one is decided in place)."""
     found = conn.execute(
         select(
             func.count(deliveries.c.id),
             func.max(deliveries.c.id),
             func.max(deliveries.c.finished_at),
-            func.max(deliveries.c.attempts),
+            func.sum(deliveries.c.attempts),
         )
     ).one()
     steps = conn.execute(select(func.count(stage_runs.c.id), func.max(stage_runs.c.id))).one()
-    return [*map(str, found), *map(str, steps)]
+    made = conn.execute(select(func.count(ttd_forecasts.c.id), func.max(ttd_forecasts.c.id))).one()
+    gate = conn.execute(
+        select(func.count(gate_decisions.c.id), func.max(gate_decisions.c.decided_at))
+    ).one()
+    return [str(v) for v in (*found, *steps, *made, *gate)]
+
+
+class OperationsCache:
+    """The latest ``Operations`` read, reused while the ledger's fingerprint is unchanged
+    (two aggregate reads instead of the ledger's rows on every page view)."""
+
+    def __init__(self) -> None:
+        self._kept: tuple[tuple[Any, ...], Operations] | None = None
+
+    def get(self, conn: Connection, *, limit: int) -> Operations:
+        key = (limit, *fingerprint(conn))
+        kept = self._kept
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        ops = operations(conn, limit=limit)
+        self._kept = (key, ops)
+        return ops
 
 
 def data_docs(conn: Connection, delivery_pk: int) -> str | None:

@@ -318,6 +318,15 @@ def prefect_ui(state: ServiceState) -> str:
     return (s.prefect_ui_url or f"http://127.0.0.1:{s.prefect_port}").rstrip("/")
 
 
+def _operations_cache(request: Request) -> operations.OperationsCache:
+    """One per app (an app reads one archive), made on first use."""
+    cache = getattr(request.app.state, "operations_cache", None)
+    if cache is None:
+        cache = request.app.state.operations_cache = operations.OperationsCache()
+    assert isinstance(cache, operations.OperationsCache)
+    return cache
+
+
 def _operations_off(request: Request) -> Response | None:
     if _state(request).settings.pages_operations:
         return None
@@ -330,7 +339,7 @@ def operations_page(request: Request) -> Response:
         return off
     state = _state(request)
     with _read(state) as conn:
-        ops = operations.operations(conn, limit=state.settings.pages_history)
+        ops = _operations_cache(request).get(conn, limit=state.settings.pages_history)
     data = {
         "operations": ops,
         "prefect_ui": prefect_ui(state),
