@@ -342,6 +342,11 @@ def render(r: dict[str, Any]) -> str:
             f"{img['time_to_data_plot']['cached_ms']:.1f} ms (drawn once per change of the ledger)."
         )
     lines.append("")
+    lines.append(
+        "The operations page is timed with an unchanged ledger: after its first view it is "
+        "served from the last read, kept while a two-query fingerprint of the ledger holds."
+    )
+    lines.append("")
     return "\n".join(lines)
 
 
