@@ -34,8 +34,10 @@ from firstlight.events.local_inbox import readiness
 from firstlight.events.prefect_sink import PrefectEventSink
 from firstlight.services.context import Context, context_for
 from firstlight.services.synth import synthesize_delivery
+from firstlight.storage.gate_records import GateRecords
 from firstlight.storage.schema import releases
 from flows.automations import ensure_crashed_runs_automation
+from tests.gate_history import normal
 from tests.postgres import database_from_template, pg_server_url
 from tests.prefect_server import prefect_server
 from tests.processes import processes_with_env
@@ -273,3 +275,47 @@ def test_a_worker_killed_mid_run_leaves_nothing_and_the_other_releases_its_deliv
     )
     assert crashed["state_type"] == "CRASHED"
     victim.start()  # the machine back: the fixture stops it cleanly
+
+
+def test_a_held_release_suspends_and_an_approval_finishes_it_on_a_worker(
+    cluster: Cluster,
+) -> None:
+    ledger = cluster.ctx.archive.ledger
+
+    def terminal(path: Path) -> Any:
+        return (e := ledger.latest_at(str(path))) and e.state.terminal and e
+
+    first = normal(cluster.inbox, 1, mission="held")
+    cluster.announce(first)
+    assert wait_for("the first release", lambda: terminal(first), 600).state.value == "released"
+    held = normal(cluster.inbox, 2, mission="held", rows=15_000)  # ten times the rows: drift
+    cluster.announce(held)
+    run = wait_for(
+        "the run suspended at the gate",
+        lambda: (r := cluster.run_of(held)) and r["state_name"] == "Suspended" and r,
+        600,
+    )
+    # Suspended, its process gone: the workers go on releasing other deliveries.
+    other = normal(cluster.inbox, 1, mission="other")
+    cluster.announce(other)
+    assert wait_for("another release meanwhile", lambda: terminal(other), 600)
+    assert ledger.latest_at(str(held)).state is DeliveryState.PROCESSING  # type: ignore[union-attr]
+
+    answer = {"approve": True, "reason": "a deeper survey, expected", "operator": "ana"}
+    response = httpx.post(
+        f"{cluster.api}/flow_runs/{run['id']}/resume", json={"run_input": answer}, timeout=30
+    )
+    response.raise_for_status()
+    entry = wait_for("the held release promoted", lambda: terminal(held), 600)
+    assert entry.state is DeliveryState.RELEASED, entry.reason
+    assert entry.attempts == 1  # the same run resumed, not a new attempt
+    record = GateRecords(cluster.ctx.archive.engine).decision(entry.delivery_pk, entry.attempts)
+    assert record is not None and record.decided_by == "operator:ana"
+    wait_for(
+        "the resumed run Completed",
+        lambda: (
+            httpx.get(f"{cluster.api}/flow_runs/{run['id']}", timeout=10).json()["state_name"]
+            == "Completed"
+        ),
+        300,
+    )
