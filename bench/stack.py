@@ -135,7 +135,11 @@ class RunningStack:
 def _small(work: Path, rows: int, runs: int) -> dict[str, Any]:
     producer = work / "producer-small"
     paths = _deliveries(producer, "s", runs, rows)
-    naive = [in_child(run_naive, work, p)["total"] for p in paths[:3]]
+    naive = []
+    for n, path in enumerate(paths[:3]):
+        scratch = work / f"naive-{n}"
+        scratch.mkdir()
+        naive.append(in_child(run_naive, scratch, path)["total"])
     with RunningStack(work / "var-small", workers=1) as stack:
         # Warm-up: the forkserver's first preload is the worker's, not a delivery's.
         warm = _deliveries(work / "producer-warm", "w", 1, rows)
