@@ -162,7 +162,8 @@ def cluster(
             "FIRSTLIGHT_S3_ENDPOINT_URL": s3_endpoint,
             "FIRSTLIGHT_CLAIM_LEASE_SECONDS": str(LEASE_SECONDS),
             "FIRSTLIGHT_RECONCILE_INTERVAL_SECONDS": "5",
-            "FIRSTLIGHT_INBOX_SETTLE_SECONDS": "1",
+            # The reconciler leaves fresh arrivals to their events for this long.
+            "FIRSTLIGHT_INBOX_SETTLE_SECONDS": "20",
             "FIRSTLIGHT_WORKER_LIMIT": "3",
             "PREFECT_WORKER_QUERY_SECONDS": "1",
         }
@@ -243,13 +244,14 @@ def test_a_worker_killed_mid_run_leaves_nothing_and_the_other_releases_its_deliv
         cluster.inbox, mission="solo", delivery_id="solo-d1", seed=7, catalogue_rows=400_000
     )
     cluster.announce(path)
+    ledger = cluster.ctx.archive.ledger
+    admitted = wait_for("the delivery admitted", lambda: ledger.latest_at(str(path)), 300)
+    run_id = wait_for("a run claiming it", lambda: ledger.claim(admitted.delivery_pk)[0], 300)
     [victim] = wait_for(
-        "a worker to begin the run",
-        lambda: [h for h in cluster.hosts if h.began(path.name)],
-        timeout=300,
+        "the worker running the claiming run",
+        lambda: [h for h in cluster.hosts if f"flow-run/{run_id}" in h.log()],
+        300,
     )
-    run = cluster.run_of(path)
-    assert run is not None and run["state_name"] == "Running"
     survivor = next(h for h in cluster.hosts if h is not victim)
     assert victim.proc is not None
     os.killpg(victim.proc.pid, signal.SIGKILL)  # the whole machine gone at once
@@ -262,12 +264,12 @@ def test_a_worker_killed_mid_run_leaves_nothing_and_the_other_releases_its_deliv
         timeout=600,
     )
     assert entry.state is DeliveryState.RELEASED, entry.reason
-    assert entry.attempts == 2
+    assert entry.attempts >= 2  # taken over, not the first attempt finishing
     assert path.name in survivor.released()
     crashed = wait_for(
         "the killed run marked Crashed (heartbeats stopped)",
         lambda: (
-            (r := httpx.get(f"{cluster.api}/flow_runs/{run['id']}", timeout=10).json())
+            (r := httpx.get(f"{cluster.api}/flow_runs/{run_id}", timeout=10).json())
             and r["state_name"] == "Crashed"
             and r
         ),
