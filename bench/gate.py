@@ -34,18 +34,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from firstlight.analytics.gate_model import retrain
 from firstlight.config import Settings
 from firstlight.domain.manifest import FileFormat
 from firstlight.domain.profile import ColumnProfiler
 from firstlight.formats.tables import open_table
+from firstlight.producer.synth import synthesize_delivery
 from firstlight.services.context import Context, close_contexts, context_for
 from firstlight.services.gate import assess_release, rejection_report, resolve_held
-from firstlight.services.gate_model import retrain
 from firstlight.services.indexing import index_release
 from firstlight.services.ingest import ingest
 from firstlight.services.promotion import promote_release
 from firstlight.services.quarantine import quarantine_delivery
-from firstlight.services.synth import synthesize_delivery
 from firstlight.services.validation import validate
 from firstlight.services.verification import admit_delivery, verify_delivery
 from tests.gate_history import DRIFTS, normal

@@ -92,7 +92,7 @@ class MemorySampler:
 
 def generate(delivery: Path, rows: int, small: Path, second: Path) -> dict[str, float]:
     """The catalogue files and the two deliveries' manifests (the producer's side)."""
-    from firstlight.services.manifest_builder import build_manifest, write_manifest
+    from firstlight.producer.manifest_builder import build_manifest, write_manifest
 
     started = time.perf_counter()
     size = write_catalogue(delivery / "catalogue" / "sources.fits", rows)

@@ -36,8 +36,8 @@ from bench.child import in_child
 from bench.time_to_data import run_naive
 from firstlight.config import Settings
 from firstlight.domain.ledger import DeliveryState
+from firstlight.producer.synth import synthesize_delivery
 from firstlight.services.context import close_contexts, context_for
-from firstlight.services.synth import synthesize_delivery
 from firstlight.stack import Stack, port_or_free
 from flows.probe import EVENT_PROBE
 

@@ -65,7 +65,7 @@ UPLOAD_POSITIONS = 1000
 
 
 def generate(delivery: Path, rows: int) -> dict[str, float]:
-    from firstlight.services.manifest_builder import build_manifest, write_manifest
+    from firstlight.producer.manifest_builder import build_manifest, write_manifest
 
     started = time.perf_counter()
     size = write_catalogue(delivery / "catalogue" / "sources.fits", rows)

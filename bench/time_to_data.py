@@ -31,8 +31,8 @@ from bench.child import in_child, peak_rss_mib
 from bench.steps import release_timed
 from firstlight.config import Settings
 from firstlight.formats.digest import sha256_file
+from firstlight.producer.synth import synthesize_delivery
 from firstlight.services.context import close_contexts, context_for
-from firstlight.services.synth import synthesize_delivery
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "time_to_data.json"

@@ -164,7 +164,7 @@ def _datasum(hdu: Any) -> int:
 
 
 def measure(rows: int, work: Path) -> dict[str, Any]:
-    from firstlight.services.synth import synthesize_delivery
+    from firstlight.producer.synth import synthesize_delivery
 
     t0 = time.perf_counter()
     delivery = synthesize_delivery(

@@ -9,8 +9,8 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from firstlight.analytics.gate_model import retrain
 from firstlight.services.context import context_for
-from firstlight.services.gate_model import retrain
 
 
 @flow(name="retrain-gate-model")

@@ -20,11 +20,11 @@ from prefect.artifacts import create_link_artifact
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 
+from firstlight.analytics.forecast import Forecast, forecast_time_to_data
 from firstlight.checks.isolation import start_sandbox
 from firstlight.domain.findings import DeliveryRejected, Report
 from firstlight.domain.ledger import Stage
 from firstlight.services.context import context_for
-from firstlight.services.forecast import Forecast, forecast_time_to_data
 from firstlight.services.gate import GateAssessment, assess_release, hold_claim
 from firstlight.services.inbox import settle_duplicate
 from firstlight.services.indexing import index_release

@@ -7,8 +7,8 @@ from pathlib import Path
 from astropy.io import fits
 
 from firstlight.checks.verify import read_manifest
-from firstlight.services.manifest_builder import build_manifest, write_manifest
-from firstlight.services.synth import synthesize_delivery
+from firstlight.producer.manifest_builder import build_manifest, write_manifest
+from firstlight.producer.synth import synthesize_delivery
 
 
 def generated(root: Path, *, version: str = "1", rows: int = 1500, **kwargs: object) -> Path:

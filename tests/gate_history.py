@@ -16,10 +16,10 @@ import numpy as np
 from astropy.io import fits
 
 from firstlight.domain.ledger import Decision
+from firstlight.producer.synth import synthesize_delivery
 from firstlight.services.context import Context
 from firstlight.services.indexing import index_release
 from firstlight.services.ingest import ingest
-from firstlight.services.synth import synthesize_delivery
 from firstlight.services.ticket import Ticket
 from firstlight.services.verification import admit_delivery, verify_delivery
 from tests.deliveries import remanifest

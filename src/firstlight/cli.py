@@ -73,7 +73,7 @@ def synth(
     ] = None,
 ) -> None:
     """Generate a realistic delivery (deterministic for a seed)."""
-    from firstlight.services.synth import synthesize_delivery
+    from firstlight.producer.synth import synthesize_delivery
 
     with _progress() as bar:
         job = bar.add_task("catalogue rows", total=rows)
@@ -140,7 +140,7 @@ def manifest(
     Observation fields complete what the FITS headers do not say (the headers win).
     """
     from firstlight.domain.manifest import ObservationFields
-    from firstlight.services.manifest_builder import (
+    from firstlight.producer.manifest_builder import (
         build_manifest,
         read_observations_file,
         write_manifest,
@@ -552,7 +552,7 @@ def stats(
     as_json: JsonOption = False,
 ) -> None:
     """Time-to-data per delivery and per stage, from the ledger."""
-    from firstlight.services.stats import delivery_stats
+    from firstlight.analytics.stats import delivery_stats
     from firstlight.storage.gate_records import GateRecords
 
     ctx = _context()
@@ -580,7 +580,7 @@ def stats(
 
 
 def _generate_delivery(ctx: Context, rows: int) -> Path:
-    from firstlight.services.synth import synthesize_delivery
+    from firstlight.producer.synth import synthesize_delivery
 
     version = str(len(ctx.archive.releases.list_releases("demo")) + 1)
     with _progress() as bar:

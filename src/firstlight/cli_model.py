@@ -84,9 +84,9 @@ def rollback_model(
     version: Annotated[int | None, typer.Argument(help="Default: the newest retired one.")] = None,
 ) -> None:
     """Make an earlier model version current again."""
+    from firstlight.analytics.gate_model import rollback
     from firstlight.config import Settings
     from firstlight.services.context import context_for
-    from firstlight.services.gate_model import rollback
 
     try:
         record = rollback(context_for(Settings()), version)
@@ -99,8 +99,8 @@ def rollback_model(
 @model_app.command("retrain")
 def retrain_model() -> None:
     """Train a candidate from the ledger now; installed only if no worse than the current."""
+    from firstlight.analytics.gate_model import retrain
     from firstlight.config import Settings
     from firstlight.services.context import context_for
-    from firstlight.services.gate_model import retrain
 
     _out.print(retrain(context_for(Settings())).detail)

@@ -21,8 +21,8 @@ import firstlight.services.quarantine as quarantine
 from firstlight.domain.ledger import DeliveryState
 from firstlight.domain.manifest import MANIFEST_NAME
 from firstlight.events.reconcile import find_missed
+from firstlight.producer.manifest_builder import build_manifest, write_manifest
 from firstlight.services.context import Context
-from firstlight.services.manifest_builder import build_manifest, write_manifest
 from firstlight.services.verification import admit_delivery
 from tests.faults import invariants
 from tests.faults.conftest import drop_in_inbox

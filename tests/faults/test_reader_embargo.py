@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from firstlight.producer.manifest_builder import build_manifest, write_manifest
+from firstlight.producer.synth import synthesize_delivery
 from firstlight.services.context import Context
 from firstlight.services.embargo import release_embargoed
-from firstlight.services.manifest_builder import build_manifest, write_manifest
-from firstlight.services.synth import synthesize_delivery
 from firstlight.storage.reader import open_query_engine
 from tests.deliveries import generated
 from tests.faults import invariants

@@ -28,8 +28,8 @@ from astropy.io import fits
 from firstlight.config import Settings
 from firstlight.domain.ledger import DeliveryState
 from firstlight.domain.manifest import UNKNOWN_MISSION
+from firstlight.producer.manifest_builder import build_manifest, write_manifest
 from firstlight.services.context import Context
-from firstlight.services.manifest_builder import build_manifest, write_manifest
 from tests.deliveries import duplicate_source_ids, generated, remanifest, tree_digest
 from tests.steps import archive_counts, release_or_quarantine
 

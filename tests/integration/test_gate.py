@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from firstlight.analytics.gate_model import retrain, rollback
 from firstlight.config import Settings
 from firstlight.domain.ledger import Decision, DeliveryState
 from firstlight.services.context import Context, close_contexts, context_for
@@ -21,7 +22,6 @@ from firstlight.services.gate import (
     rejection_report,
     resolve_held,
 )
-from firstlight.services.gate_model import retrain, rollback
 from firstlight.services.promotion import promote_release
 from firstlight.services.quarantine import quarantine_delivery
 from firstlight.services.ticket import Ticket
@@ -211,8 +211,8 @@ def _decisions(records: GateRecords) -> list:  # type: ignore[type-arg]
 
 
 def test_forecast_at_arrival_and_its_error_in_stats(ctx: Context, settings: Settings) -> None:
-    from firstlight.services.forecast import forecast_time_to_data, predict
-    from firstlight.services.stats import delivery_stats
+    from firstlight.analytics.forecast import forecast_time_to_data, predict
+    from firstlight.analytics.stats import delivery_stats
 
     inbox = settings.inbox_dir
     made = []

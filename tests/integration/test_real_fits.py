@@ -28,6 +28,7 @@ from erfa import ErfaWarning
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from firstlight.checks.delivery_expectations import observation_expectations
 from firstlight.checks.filters import load_filters
 from firstlight.checks.fits_checks import check_fits_file
 from firstlight.checks.rules import load_rules
@@ -37,7 +38,6 @@ from firstlight.config import Settings
 from firstlight.domain.findings import Severity
 from firstlight.domain.manifest import Manifest, ProductType
 from firstlight.services.context import Context
-from firstlight.services.validation import observation_expectations
 from firstlight.storage.schema import observations
 from tests.real_fits import BAD_DATE, CORPUS, deliver
 from tests.steps import release

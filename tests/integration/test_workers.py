@@ -32,8 +32,8 @@ from firstlight.config import Settings
 from firstlight.domain.ledger import DeliveryState
 from firstlight.events.local_inbox import readiness
 from firstlight.events.prefect_sink import PrefectEventSink
+from firstlight.producer.synth import synthesize_delivery
 from firstlight.services.context import Context, context_for
-from firstlight.services.synth import synthesize_delivery
 from firstlight.storage.gate_records import GateRecords
 from firstlight.storage.schema import releases
 from flows.automations import ensure_crashed_runs_automation

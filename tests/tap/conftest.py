@@ -19,10 +19,10 @@ import pytest
 
 from firstlight.config import Settings
 from firstlight.domain.manifest import now_utc
+from firstlight.producer.manifest_builder import build_manifest, write_manifest
+from firstlight.producer.synth import synthesize_delivery
 from firstlight.query.service.app import ServiceThread, create_app, server
 from firstlight.services.context import close_contexts, context_for
-from firstlight.services.manifest_builder import build_manifest, write_manifest
-from firstlight.services.synth import synthesize_delivery
 from tests.deliveries import generated
 from tests.steps import release
 

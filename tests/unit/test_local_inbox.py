@@ -25,7 +25,7 @@ from firstlight.domain.manifest import MANIFEST_NAME, Manifest, raw_identity
 from firstlight.events import local_inbox
 from firstlight.events.arrival import Arrival, CollectingSink
 from firstlight.events.local_inbox import InboxWatcher, find_deliveries, readiness
-from firstlight.services.manifest_builder import write_manifest
+from firstlight.producer.manifest_builder import write_manifest
 from tests.deliveries import generated
 
 POLL = 0.05

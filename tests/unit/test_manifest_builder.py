@@ -19,7 +19,7 @@ from firstlight.domain.manifest import (
     ProductType,
     parse_manifest,
 )
-from firstlight.services.manifest_builder import (
+from firstlight.producer.manifest_builder import (
     build_manifest,
     read_observations_file,
     table_name_for,

@@ -16,10 +16,10 @@ from astropy.wcs import WCS
 from erfa import ErfaWarning
 
 from firstlight.checks.filters import FilterTable, load_filters
+from firstlight.checks.obscore import DerivedObservation, observation_from_fits
 from firstlight.domain.findings import Severity
 from firstlight.domain.manifest import ObservationFields, ProductType
 from firstlight.domain.release import ObsField
-from firstlight.services.obscore import DerivedObservation, observation_from_fits
 
 VALIDATIONS = Path(__file__).resolve().parents[2] / "validations"
 DAY = 86400.0

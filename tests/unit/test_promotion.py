@@ -9,10 +9,10 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from firstlight.config import Settings
+from firstlight.producer.synth import synthesize_delivery
 from firstlight.query.cone import ConeResult, NotFoundError, cone_search, cone_search_observations
 from firstlight.services.context import Context
 from firstlight.services.promotion import promote_release
-from firstlight.services.synth import synthesize_delivery
 from firstlight.storage.releases import ReleaseStateError
 from tests.steps import release, stage_release
 

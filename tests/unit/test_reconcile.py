@@ -10,8 +10,8 @@ from pathlib import Path
 from firstlight.domain.manifest import MANIFEST_NAME
 from firstlight.events.arrival import Arrival
 from firstlight.events.reconcile import find_missed
+from firstlight.producer.manifest_builder import write_manifest
 from firstlight.services.context import Context
-from firstlight.services.manifest_builder import write_manifest
 from firstlight.services.verification import admit_delivery
 from tests.deliveries import generated
 from tests.unit.test_local_inbox import FILES, deliver, manifest_for, write_files

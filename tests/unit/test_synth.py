@@ -12,7 +12,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from firstlight.domain.manifest import MANIFEST_NAME, ProductType, parse_manifest
-from firstlight.services.synth import synthesize_delivery
+from firstlight.producer.synth import synthesize_delivery
 
 OBSERVATION_KEYWORDS = ("OBJECT", "TELESCOP", "INSTRUME", "DATE-OBS", "DATE-END", "EXPTIME",
                         "WAVEMIN", "WAVEMAX", "CALIBLEV")  # fmt: skip

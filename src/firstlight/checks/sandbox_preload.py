@@ -10,8 +10,6 @@ touches a delivered file, so what children inherit from it is clean.
 from __future__ import annotations
 
 # The per-file checks and the per-delivery one.
-import firstlight.checks.validate
-import firstlight.services.validation  # noqa: F401  (imported for the children)
 from firstlight.checks.expectations import import_great_expectations
 
 import_great_expectations()

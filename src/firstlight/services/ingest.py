@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from firstlight.checks.filters import FilterTable, load_filters
+from firstlight.checks.obscore import observation_from_fits
 from firstlight.checks.verify import read_manifest
 from firstlight.domain.ledger import Stage
 from firstlight.domain.manifest import FileFormat, Manifest, ManifestFile
@@ -21,7 +22,6 @@ from firstlight.domain.sky import healpix_index
 from firstlight.formats.tables import open_table
 from firstlight.services.context import Context
 from firstlight.services.features import FeatureCollector, record_features
-from firstlight.services.obscore import observation_from_fits
 from firstlight.services.ticket import Ticket
 from firstlight.storage.catalogues import Chunk
 from firstlight.storage.db import for_writing

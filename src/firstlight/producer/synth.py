@@ -28,7 +28,7 @@ from pydantic import TypeAdapter
 from firstlight.domain.manifest import DeliveryId, Identifier
 from firstlight.domain.sky import healpix_index
 from firstlight.formats.fits_checksum import OnesComplementSum, header_checksum
-from firstlight.services.manifest_builder import build_manifest, write_manifest
+from firstlight.producer.manifest_builder import build_manifest, write_manifest
 
 Progress = Callable[[int, int], None]
 FloatArray = NDArray[np.float64]
