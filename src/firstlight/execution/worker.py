@@ -67,10 +67,17 @@ class WarmWorker(ProcessWorker):
         self._forkserver_address = forkserver_address
         self._heartbeat_seconds = heartbeat_seconds
         self.processes: set[multiprocessing.process.BaseProcess] = set()
+        self.stopping = False
+
+    async def get_and_submit_flow_runs(self) -> list[FlowRun]:
+        if self.stopping:  # on the way out: leave new runs to the other workers
+            return []
+        return await super().get_and_submit_flow_runs()
 
     def terminate_runs(self, grace: float) -> None:
-        """SIGTERM every run in progress (Prefect's engine then reports it Crashed and the
-        run gives its claim up), and wait up to ``grace`` seconds for them to exit."""
+        """Take no more runs; SIGTERM every run in progress (Prefect's engine then reports
+        it Crashed and the run gives its claim up) and wait up to ``grace`` seconds."""
+        self.stopping = True
         # By pid, not Process.join: the starter's thread is joining them (one reader
         # of the forkserver's exit status each); the forkserver reaps them.
         pids = [p.pid for p in list(self.processes) if p.pid is not None]
