@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -47,31 +48,35 @@ def moto_server() -> Iterator[str]:
     executable = Path(sys.executable).with_name("moto_server")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [str(executable), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _answers(url):
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                raise RuntimeError(f"moto_server exited with {proc.returncode}: {err[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"moto_server did not answer on {url} in {START_TIMEOUT_S} s")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
+    # Its request log goes to a file: a pipe nobody reads fills up (64 KiB) and then
+    # blocks the server on its next log line, hanging every S3 call of the session.
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [str(executable), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while not _answers(url):
+                if proc.poll() is not None:
+                    log.seek(0)
+                    err = log.read().decode(errors="replace")
+                    raise RuntimeError(f"moto_server exited with {proc.returncode}: {err[-2000:]}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"moto_server did not answer on {url} in {START_TIMEOUT_S} s"
+                    )
+                time.sleep(0.1)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def client(service: str, endpoint_url: str) -> Any:
