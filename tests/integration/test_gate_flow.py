@@ -111,8 +111,10 @@ def test_held_release_waits_for_the_operator(
     if approve:
         assert run.outcome is not None and run.outcome.status == "released", run.error
         assert entry.state is DeliveryState.RELEASED and record.decision == APPROVED
-        [current] = [r for r in ctx.archive.releases.list_releases("survey") if r.current]
-        assert current.release_key == "survey_dr1_v10"
+        releases = {r.release_key: r for r in ctx.archive.releases.list_releases("survey")}
+        assert "survey_dr1_v10" in releases  # public by name, but v11 (newer, promoted
+        [current] = [r for r in releases.values() if r.current]  # while it was held) stays
+        assert current.release_key == "survey_dr1_v11"  # current: releases only move forward
     else:
         assert isinstance(run.error, DeliveryRejected)
         assert entry.state is DeliveryState.QUARANTINED and record.decision == REJECTED
