@@ -49,9 +49,10 @@ def _copies_in_progress(url: str) -> list[dict[str, Any]]:
 
 def main(delivery: str, point: str, report_file: str) -> None:
     ctx = context_for()
+    # The backend module looks these names up at call time: replace them there.
     report = Path(report_file)
     if point == "copy":
-        real_encode = pg_backend.encode_ahead
+        real_encode = pg_backend.encode_ahead  # type: ignore[attr-defined]
 
         def encode_then_die(*args: Any, **kwargs: Any) -> Iterator[tuple[int, memoryview]]:
             for item in real_encode(*args, **kwargs):
@@ -60,18 +61,16 @@ def main(delivery: str, point: str, report_file: str) -> None:
                 report.write_text(json.dumps(_copies_in_progress(ctx.settings.database_url)))
                 _die()
 
-        pg_backend.encode_ahead = encode_then_die  # type: ignore[assignment]
+        pg_backend.encode_ahead = encode_then_die  # type: ignore[attr-defined]
     elif point == "index":
-        real_run = pg_backend.run_concurrently
+        real_run = pg_backend.run_concurrently  # type: ignore[attr-defined]
 
-        def first_build_then_die(
-            engine: Engine, statements: Sequence[str], **kwargs: Any
-        ) -> None:
+        def first_build_then_die(engine: Engine, statements: Sequence[str], **kwargs: Any) -> None:
             real_run(engine, statements[:1], **kwargs)
             report.write_text(json.dumps({"built": list(statements[:1]), "all": list(statements)}))
             _die()
 
-        pg_backend.run_concurrently = first_build_then_die
+        pg_backend.run_concurrently = first_build_then_die  # type: ignore[attr-defined]
     else:
         raise SystemExit(f"unknown point {point!r}: one of {POINTS}")
     run_release(ctx, Path(delivery))

@@ -165,9 +165,7 @@ def test_kill_during_index_build_then_rerun_releases(pg: Context, tmp_path: Path
     _rerun_releases(pg, inbox_copy)
     with pg.archive.engine.connect() as conn:
         names = (
-            conn.execute(
-                text("SELECT indexname FROM pg_indexes WHERE schemaname = :s"), {"s": KEY}
-            )
+            conn.execute(text("SELECT indexname FROM pg_indexes WHERE schemaname = :s"), {"s": KEY})
             .scalars()
             .all()
         )
