@@ -68,6 +68,7 @@ class WarmWorker(ProcessWorker):
         self._heartbeat_seconds = heartbeat_seconds
         self.processes: set[multiprocessing.process.BaseProcess] = set()
         self.stopping = False
+        self.active = 0  # runs between submission and their process's end
 
     async def get_and_submit_flow_runs(self) -> list[FlowRun]:
         if self.stopping:  # on the way out: leave new runs to the other workers
@@ -85,7 +86,9 @@ class WarmWorker(ProcessWorker):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        # Every run submitted before the stop either ends or, started meanwhile, is sent
+        # SIGTERM by its starter: none is left half-submitted when the worker exits.
+        while time.monotonic() < deadline and (self.active or any(_alive(p) for p in pids)):
             time.sleep(0.2)
 
     async def run(
@@ -94,10 +97,24 @@ class WarmWorker(ProcessWorker):
         configuration: ProcessJobConfiguration,
         task_status: anyio.abc.TaskStatus[int] | None = None,
     ) -> ProcessWorkerResult:
+        if self.stopping:  # Prefect marks the run Crashed; the reconciler hands it on
+            raise RuntimeError("the worker is stopping")
+        self.active += 1
+        try:
+            return await self._run(flow_run, configuration, task_status)
+        finally:
+            self.active -= 1
+
+    async def _run(
+        self,
+        flow_run: FlowRun,
+        configuration: ProcessJobConfiguration,
+        task_status: anyio.abc.TaskStatus[int] | None,
+    ) -> ProcessWorkerResult:
         status = task_status or anyio.TASK_STATUS_IGNORED
         async with FlowRunExecutorContext() as ctx:
             starter = WarmStarter(
-                processes=self.processes,
+                worker=self,
                 forkserver_address=self._forkserver_address,
                 env=dict(configuration.env),
                 heartbeat_seconds=self._heartbeat_seconds,
@@ -154,13 +171,13 @@ class WarmStarter:
     def __init__(
         self,
         *,
-        processes: set[multiprocessing.process.BaseProcess],
+        worker: WarmWorker,
         forkserver_address: str,
         env: dict[str, str | None],
         heartbeat_seconds: int,
         control_channel: ControlChannel | None,
     ) -> None:
-        self._processes = processes
+        self._worker = worker
         self._address = forkserver_address
         self._env = env
         self._heartbeat_seconds = heartbeat_seconds
@@ -192,13 +209,15 @@ class WarmStarter:
             process = await anyio.to_thread.run_sync(
                 _start_flow_run_process, flow, flow_run, env, self._address
             )
-            self._processes.add(process)
+            self._worker.processes.add(process)
+            if self._worker.stopping and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)  # started as the worker was stopping
             task_status.started(ProcessHandle(process))  # type: ignore[arg-type]
             handed_off = True
             try:
                 await anyio.to_thread.run_sync(process.join)
             finally:
-                self._processes.discard(process)
+                self._worker.processes.discard(process)
         except BaseException:
             if registered and not handed_off and self._control is not None:
                 self._control.unregister(flow_run.id)
