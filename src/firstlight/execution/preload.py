@@ -17,6 +17,7 @@ import prefect.flow_engine  # noqa: E402
 import sklearn.ensemble  # type: ignore[import-untyped]  # noqa: E402
 
 # Validation's checks and Great Expectations (the sandbox children's code).
+import firstlight.checks.sandbox_preload  # noqa: E402  (imports GE once, here)
 import firstlight.execution.worker  # noqa: E402, F401  (the runs' entry point)
 import flows.deployments  # noqa: E402
 from firstlight.storage.backends import postgres  # noqa: E402
