@@ -113,8 +113,8 @@ def render(r: dict[str, Any]) -> str:
 Measured {r["measured_at"]}; raw figures in `bench/results/time_to_data.json`.
 One generated delivery: 4 FITS products and a catalogue of {r["rows"]:,} rows
 ({r["delivery_bytes"] / 2**20:.0f} MiB), on the embedded default (SQLite, local
-folders), through the library steps (Prefect's own start-up, about 5 s for its
-temporary API, is not counted).
+folders), through the library steps in one process (no Prefect), on a warm validation
+sandbox as a worker runs them.
 
 | measure | firstlight | naive baseline | ratio |
 |---|---|---|---|

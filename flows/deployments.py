@@ -100,6 +100,8 @@ def runner_deployments(settings: Settings) -> list[RunnerDeployment]:
         ),
     ]
     # Called outside an event loop, Prefect's to_deployment answers synchronously.
+    if not all(isinstance(d, RunnerDeployment) for d in made):
+        raise RuntimeError("runner_deployments() was called inside an event loop")
     return [d for d in made if isinstance(d, RunnerDeployment)]
 
 

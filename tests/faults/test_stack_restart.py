@@ -8,8 +8,6 @@ itself, once, with nothing left over after it stops again.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +21,9 @@ from firstlight.services.context import close_contexts, context_for
 from firstlight.stack import Stack, port_or_free
 from firstlight.storage.schema import releases
 from tests.deliveries import generated
-from tests.processes import processes_with_env
+from tests.processes import processes_with_env, wait_for
 
 pytestmark = pytest.mark.timeout(1500)
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def running_task(api: str, step: str) -> bool:

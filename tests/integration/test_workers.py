@@ -16,9 +16,8 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ from flows.automations import ensure_crashed_runs_automation
 from tests.gate_history import normal
 from tests.postgres import database_from_template, pg_server_url
 from tests.prefect_server import prefect_server
-from tests.processes import processes_with_env
+from tests.processes import processes_with_env, wait_for
 from tests.s3 import client
 
 pytestmark = [pytest.mark.timeout(2400), pytest.mark.postgres]
@@ -126,17 +125,6 @@ class Cluster:
 
 def _die_with_test() -> None:
     die_with_parent(signal.SIGTERM)  # a killed test session leaves no worker behind
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float) -> Any:
-    """Poll ``check`` until it returns something truthy (generous limits: loaded machines)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 @pytest.fixture(scope="module")

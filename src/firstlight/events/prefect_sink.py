@@ -28,7 +28,7 @@ class PrefectEventSink:
                 "prefect.resource.name": f"{arrival.mission}/{arrival.delivery_id}",
                 "firstlight.mission": arrival.mission,
             },
-            payload={**arrival.payload(), "landed_at": _landed_at(arrival)},
+            payload={**arrival.payload(), "landed_at": _now()},
         )
         response = httpx.post(
             self._url, json=[event.model_dump(mode="json")], timeout=self._timeout
@@ -36,8 +36,7 @@ class PrefectEventSink:
         response.raise_for_status()
 
 
-def _landed_at(arrival: Arrival) -> str:
-    """Now: a watcher announces a delivery the moment it sees it complete, which is where
-    time-to-data starts (a file's mtime is the producer's, kept by `mv`, not the arrival)."""
-    del arrival
+def _now() -> str:
+    """A watcher announces a delivery the moment it sees it complete: where time-to-data
+    starts (a file's mtime is the producer's, kept by `mv`, not the arrival)."""
     return datetime.now(UTC).isoformat()
