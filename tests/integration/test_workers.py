@@ -219,10 +219,17 @@ def test_a_burst_is_spread_over_both_workers_and_each_delivery_released_once(
     with cluster.ctx.archive.engine.connect() as conn:
         made = conn.execute(select(func.count()).select_from(releases)).scalar_one()
     assert made == 20
-    taken = [host.released() for host in cluster.hosts]
+    names = {p.name for p in paths}
+    # The runs' own log lines reach the workers' logs a moment after the ledger's commit.
+    wait_for(
+        "every release's line in a worker's log",
+        lambda: set().union(*(h.released() for h in cluster.hosts)) >= names,
+        120,
+    )
+    taken = [host.released() & names for host in cluster.hosts]
     assert all(taken), f"one worker released nothing: {[len(t) for t in taken]}"
     assert not (taken[0] & taken[1])
-    assert taken[0] | taken[1] == {p.name for p in paths}
+    assert taken[0] | taken[1] == names
 
 
 def test_a_worker_killed_mid_run_leaves_nothing_and_the_other_releases_its_delivery(
