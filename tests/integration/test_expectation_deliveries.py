@@ -76,6 +76,33 @@ def test_bad_magnitudes_across_chunks_are_named_reported_and_documented(
     assert MAG in catalogue_page[0].read_text()
 
 
+def test_every_kind_of_finding_of_a_catalogue_comes_in_one_rejection(
+    ctx: Context, settings: Settings
+) -> None:
+    """dec = 95 and duplicate ids (streaming checks) do not hide -99 magnitudes (the suite)."""
+    path = generated(settings.inbox_dir, rows=1500, images=1, spectra=0, timeseries=0)
+
+    def change(data: Any) -> None:
+        data["dec"][20] = 95.0
+        data["source_id"][900] = data["source_id"][30]
+        data[MAG][[40, 1300]] = -99.0
+
+    _edit_sources(path, change)
+
+    ticket = release_or_quarantine(ctx, path)
+
+    entry = ctx.archive.ledger.entry(ticket.delivery_pk)
+    assert entry.state is DeliveryState.QUARANTINED
+    found = {f.check: f for f in ctx.archive.ledger.findings(ticket.delivery_pk)}
+    assert found["table.dec_range"].sample_rows == (20,)
+    assert set(found["table.key_unique"].sample_rows) == {30, 900}
+    assert (found[BETWEEN].column, found[BETWEEN].sample_rows) == (MAG, (40, 1300))
+    # The catalogue suite's results are in the attempt's Data Docs beside the observations'.
+    assert entry.data_docs is not None
+    pages = [p.name for p in (Path(entry.data_docs).parent / "validations").rglob("*.html")]
+    assert any("sources" in name for name in pages), pages
+
+
 @pytest.fixture
 def strict_ctx(
     tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch

@@ -4,9 +4,12 @@ Belongs here: which checks run on which file, nothing else. A check is a
 function of one file's ``FileContext`` returning findings, and says itself
 whether it applies (returning none if not); ``FILE_CHECKS`` lists them in
 order, so a new kind of check joins by adding one function to the tuple.
-A check in ``AFTER_CLEAN`` (the Great Expectations suite of a catalogue) runs
-on a file only if the checks before it found no error in that file: data
-quality is not judged on a file whose structure is already wrong.
+A check in ``AFTER_READABLE`` (the Great Expectations suite of a catalogue)
+runs on a file unless a check before it found the file unreadable
+(``UNREADABLE``: it cannot be opened, or its check crashed or ran out of the
+sandbox's limits, which a second pass would only repeat). Failing rows (a dec
+of 95, duplicate ids) do not stop it: the producer gets every finding of a
+delivery in one round, not one kind per resend.
 """
 
 from __future__ import annotations
@@ -76,7 +79,11 @@ def catalogue_expectations(ctx: FileContext) -> list[Finding]:
 
 
 FILE_CHECKS: tuple[FileCheck, ...] = (fits_format, catalogue_content, catalogue_expectations)
-AFTER_CLEAN: frozenset[FileCheck] = frozenset({catalogue_expectations})
+AFTER_READABLE: frozenset[FileCheck] = frozenset({catalogue_expectations})
+# Errors that say a file's rows cannot be read (or reading them exceeded the limits).
+UNREADABLE: frozenset[str] = frozenset(
+    {"fits.open", "fits.structure", "table.read", "validate.limits", "validate.crash"}
+)
 
 
 def validate_delivery(
@@ -108,14 +115,16 @@ def validate_delivery(
             suites=suites,
             results_dir=results_dir,
         )
-        clean = True
+        readable = True
         for check in checks:
-            if check in AFTER_CLEAN and not clean:
+            if check in AFTER_READABLE and not readable:
                 continue
             if limits is None:
                 found = check(ctx)
             else:
                 found = run_isolated(check, ctx, limits, file=entry.path)
             report.extend(found)
-            clean = clean and not any(f.severity is Severity.ERROR for f in found)
+            readable = readable and not any(
+                f.severity is Severity.ERROR and f.check in UNREADABLE for f in found
+            )
     return report
