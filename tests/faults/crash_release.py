@@ -9,6 +9,10 @@ archive's settings in the environment (FIRSTLIGHT_*; PostgreSQL). It runs
 - ``index``: the first CREATE INDEX of the catalogue has committed on its own
   connection (``pgindex``: each build commits by itself), the others not begun,
   the index step's transaction open.
+- ``index-blocked``: the index step is about to run its CREATE INDEX statements; they
+  are written to REPORT_FILE, then the child waits for REPORT_FILE with the suffix
+  ``.go`` (the test takes a conflicting lock on the tables first) and runs them: they
+  block inside CREATE INDEX until the test kills this process (no self-kill).
 
 A kill -9, not an exception: no ``finally`` or ``except`` runs, as on a power cut.
 """
@@ -19,6 +23,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +35,7 @@ import firstlight.storage.backends.postgres as pg_backend
 from firstlight.services.context import context_for
 from firstlight.services.pipeline import run_release
 
-POINTS = ("copy", "index")
+POINTS = ("copy", "index", "index-blocked")
 
 
 def _die() -> None:
@@ -71,6 +76,21 @@ def main(delivery: str, point: str, report_file: str) -> None:
             _die()
 
         pg_backend.run_concurrently = first_build_then_die  # type: ignore[attr-defined]
+    elif point == "index-blocked":
+        real_run = pg_backend.run_concurrently  # type: ignore[attr-defined]
+
+        def build_when_told(engine: Engine, statements: Sequence[str], **kwargs: Any) -> None:
+            ready = report.with_suffix(".tmp")
+            ready.write_text(json.dumps({"all": list(statements)}))
+            ready.rename(report)  # whole, or not there
+            go, deadline = report.with_suffix(".go"), time.monotonic() + 600
+            while not go.exists():
+                if time.monotonic() > deadline:
+                    raise SystemExit("never told to build the indexes")
+                time.sleep(0.1)
+            real_run(engine, statements, **kwargs)  # waits on the test's lock until killed
+
+        pg_backend.run_concurrently = build_when_told  # type: ignore[attr-defined]
     else:
         raise SystemExit(f"unknown point {point!r}: one of {POINTS}")
     run_release(ctx, Path(delivery))

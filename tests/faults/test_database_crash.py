@@ -5,6 +5,9 @@
   dies with the client, the table is loaded whole or not at all.
 - A kill in the middle of the index step (PostgreSQL): one CREATE INDEX committed on its
   own connection, the rest not begun; the rerun's ``IF NOT EXISTS`` builds keep the one.
+- A kill inside a running CREATE INDEX (PostgreSQL): the statements wait on a lock another
+  session holds (pg_stat_activity shows them), the process dies there; nothing of the
+  builds commits, and the rerun builds each index once.
 - The public store's disk full during promotion (a real tmpfs of a few hundred kB where
   the process may mount one, else ``ENOSPC`` raised by the store's write): the delivery
   stays ``processing`` and untouched in the inbox, nothing public, and a rerun after space
@@ -28,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import func, select, text
 
@@ -41,6 +45,7 @@ from firstlight.storage.schema import releases
 from tests.deliveries import generated, tree_digest
 from tests.faults import invariants
 from tests.faults.conftest import drop_in_inbox
+from tests.processes import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "demo_dr1_v1"
@@ -170,6 +175,93 @@ def test_kill_during_index_build_then_rerun_releases(pg: Context, tmp_path: Path
             .all()
         )
     assert len(names) == len(builds["all"]) == len(set(names)), names
+    _invariants(pg)
+
+
+def _dsn(ctx: Context) -> str:
+    assert ctx.settings.database_url is not None
+    return ctx.settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _builds_waiting_on(holder: psycopg.Connection[Any], dsn: str) -> list[tuple[int, str]]:
+    """(server pid, query) of the CREATE INDEX statements blocked by ``holder``'s locks."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid, query FROM pg_stat_activity "
+            "WHERE datname = current_database() AND state = 'active' "
+            "AND wait_event_type = 'Lock' AND query ILIKE 'CREATE%%INDEX%%' "
+            "AND %s = ANY (pg_blocking_pids(pid))",
+            (holder.info.backend_pid,),
+        ).fetchall()
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+@pytest.mark.faults
+def test_kill_inside_a_running_create_index_then_rerun_releases(
+    pg: Context, tmp_path: Path
+) -> None:
+    """kill -9 while the server runs CREATE INDEX for the client: provably inside the
+    statement, because another session holds a lock that CREATE INDEX's SHARE lock waits
+    for (ROW EXCLUSIVE, as any writer's transaction takes)."""
+    inbox_copy = drop_in_inbox(pg, generated(tmp_path / "producer", rows=ROWS))
+    report = tmp_path / "index-blocked.json"
+    env = {**os.environ, "FIRSTLIGHT_DATA_DIR": str(pg.settings.data_dir)}
+    env["FIRSTLIGHT_DATABASE_URL"] = str(pg.settings.database_url)
+    dsn = _dsn(pg)
+    holder = psycopg.connect(dsn)  # a transaction, open until rollback below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.faults.crash_release", str(inbox_copy), "index-blocked",
+         str(report)],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        wait_for("the child at its index step", report.exists, 600)
+        statements = json.loads(report.read_text())["all"]
+        tables = holder.execute(
+            "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) "
+            "FROM pg_tables WHERE schemaname = %s",
+            (KEY,),
+        ).fetchall()
+        assert tables, "no catalogue table to index"
+        for (table,) in tables:
+            holder.execute(f"LOCK TABLE {table} IN ROW EXCLUSIVE MODE")
+        report.with_suffix(".go").touch()
+        waiting = wait_for(
+            "CREATE INDEX waiting on the lock", lambda: _builds_waiting_on(holder, dsn), 300
+        )
+        assert all(q.lstrip().upper().startswith("CREATE") for _, q in waiting), waiting
+        proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-3000:]
+    invariants.no_process_left([proc])
+    # The server notices its client is gone only when the statement ends: release the lock.
+    holder.rollback()
+    holder.close()
+    _no_session_of(pg, proc.pid)
+
+    release = pg.archive.releases.get(KEY)
+    assert release is not None and release.state is ReleaseState.STAGING and not release.current
+    assert set(_catalogue_rows(pg).values()) == {ROWS}  # ingest had committed
+    with pg.archive.engine.connect() as conn:
+        indexes = conn.execute(
+            text("SELECT count(*) FROM pg_indexes WHERE schemaname = :s"), {"s": KEY}
+        ).scalar_one()
+    assert indexes == 0, "a build committed without its client"
+
+    _rerun_releases(pg, inbox_copy)
+    with pg.archive.engine.connect() as conn:
+        names = (
+            conn.execute(text("SELECT indexname FROM pg_indexes WHERE schemaname = :s"), {"s": KEY})
+            .scalars()
+            .all()
+        )
+    assert len(names) == len(statements) == len(set(names)), names
     _invariants(pg)
 
 
