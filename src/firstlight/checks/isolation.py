@@ -24,7 +24,7 @@ import resource
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing import forkserver
+from multiprocessing import forkserver, spawn
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
@@ -38,6 +38,8 @@ _PR_SET_PDEATHSIG = 1
 START_SECONDS = 600
 # Loaded once in the forkserver, inherited by every child: see checks.sandbox_preload.
 _PRELOAD = ["firstlight.checks.sandbox_preload"]
+_MAIN_PRELOAD = "firstlight.checks.forkserver_main"
+_MAIN_PATH_ENV = "FIRSTLIGHT_FORKSERVER_MAIN"  # read by checks.forkserver_main
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,20 @@ def start_sandbox() -> None:
     """Start the forkserver now, without waiting for it: its preloading (Great
     Expectations, about 3 s) then overlaps whatever the worker does next (verify
     hashing the files) instead of delaying the first check."""
-    multiprocessing.get_context("forkserver").set_forkserver_preload(_PRELOAD)
+    multiprocessing.get_context("forkserver").set_forkserver_preload(preload_modules(*_PRELOAD))
     forkserver.ensure_running()
+
+
+def preload_modules(*modules: str) -> list[str]:
+    """The preload list of a forkserver about to start from this process: ``modules``
+    after ``checks.forkserver_main``, which imports this process's main script in the
+    server once, so that children do not each run it again."""
+    main = spawn.get_preparation_data("forkserver").get("init_main_from_path")
+    if main:
+        os.environ[_MAIN_PATH_ENV] = main
+    else:
+        os.environ.pop(_MAIN_PATH_ENV, None)  # started as a module (-m): nothing re-runs
+    return [_MAIN_PRELOAD, *modules]
 
 
 def run_isolated(
@@ -59,7 +73,7 @@ def run_isolated(
 ) -> list[Finding]:
     """``check(ctx)`` in a child process; its findings, or one saying why it had none."""
     mp = multiprocessing.get_context("forkserver")
-    mp.set_forkserver_preload(_PRELOAD)
+    mp.set_forkserver_preload(preload_modules(*_PRELOAD))
     receive, send = mp.Pipe(duplex=False)
     child = mp.Process(target=_child, args=(check, ctx, limits, send), daemon=True)
     child.start()

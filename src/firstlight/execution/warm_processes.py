@@ -17,7 +17,7 @@ import multiprocessing
 from multiprocessing import forkserver
 from typing import Any
 
-from firstlight.checks.isolation import die_with_parent
+from firstlight.checks.isolation import die_with_parent, preload_modules
 
 # Imported once in the forkserver: see firstlight.execution.preload.
 PRELOAD = ["firstlight.execution.preload"]
@@ -29,7 +29,7 @@ def start_forkserver() -> str:
     """Start the worker's forkserver (call from the main thread: a child's
     parent-death signal follows the thread that forked it); its address."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)
+    context.set_forkserver_preload(preload_modules(*PRELOAD))
     forkserver.ensure_running()
     server: Any = forkserver._forkserver
     address = server._forkserver_address
