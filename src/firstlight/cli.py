@@ -26,9 +26,17 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from firstlight.cli_errors import (
+    EXIT_HELD,
+    EXIT_INFRASTRUCTURE,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    ErrorReportingGroup,
+    report,
+)
 from firstlight.cli_model import model_app
 from firstlight.config import Settings
-from firstlight.domain.manifest import ManifestError, manifest_json_schema
+from firstlight.domain.manifest import manifest_json_schema
 
 if TYPE_CHECKING:
     from firstlight.domain.ledger import LedgerEntry
@@ -40,6 +48,7 @@ app = typer.Typer(
     help="firstlight: a mission's data delivery becomes a public, queryable archive release.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=ErrorReportingGroup,  # errors become messages and exit codes there (cli_errors)
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -139,38 +148,35 @@ def manifest(
 
     Observation fields complete what the FITS headers do not say (the headers win).
     """
-    from firstlight.domain.manifest import ObservationFields
     from firstlight.producer.manifest_builder import (
         build_manifest,
+        observation_fields,
         read_observations_file,
         write_manifest,
     )
 
-    try:
-        common = ObservationFields(
-            target=target,
-            facility=facility,
-            instrument=instrument,
-            time_start=_utc(time_start),
-            time_end=_utc(time_end),
-            wavelength_min=wavelength_min,
-            wavelength_max=wavelength_max,
-            calib_level=calib_level,
-        )
-        built = build_manifest(
-            directory,
-            mission=mission,
-            delivery_id=delivery_id,
-            release_name=release,
-            release_version=version,
-            producer=producer,
-            release_date=_utc(release_date),
-            observation=common,
-            observations=read_observations_file(observations) if observations else None,
-        )
-    except (ManifestError, ValueError) as exc:
-        err.print(f"[red]cannot write a manifest:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from exc
+    common = observation_fields(
+        "the options",
+        target=target,
+        facility=facility,
+        instrument=instrument,
+        time_start=_utc(time_start),
+        time_end=_utc(time_end),
+        wavelength_min=wavelength_min,
+        wavelength_max=wavelength_max,
+        calib_level=calib_level,
+    )
+    built = build_manifest(
+        directory,
+        mission=mission,
+        delivery_id=delivery_id,
+        release_name=release,
+        release_version=version,
+        producer=producer,
+        release_date=_utc(release_date),
+        observation=common,
+        observations=read_observations_file(observations) if observations else None,
+    )
     path = write_manifest(directory, built)
     out.print(f"{escape(str(path))}: {len(built.files)} files")
 
@@ -193,7 +199,7 @@ def ingest(
     """
     if not path.is_dir():
         err.print(f"[red]{escape(str(path))}: not a folder[/red]")
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_USAGE)
     raise typer.Exit(_run_release(path))
 
 
@@ -227,14 +233,7 @@ def rollback(
     mission: Annotated[str, typer.Argument(help="The mission whose current release to undo.")],
 ) -> None:
     """Make the release promoted before the current one current again (one transaction)."""
-    from firstlight.storage.releases import ReleaseStateError
-
-    ctx = _context()
-    try:
-        undone, current = ctx.archive.releases.rollback(mission)
-    except ReleaseStateError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from exc
+    undone, current = _context().archive.releases.rollback(mission)
     out.print(f"{mission}: {undone} -> [bold green]{current}[/bold green] is current")
 
 
@@ -258,7 +257,7 @@ def cone(
     as_json: JsonOption = False,
 ) -> None:
     """Cone search on a mission's current release, nearest first."""
-    from firstlight.query.cone import NotFoundError, cone_search, cone_search_observations
+    from firstlight.query.cone import cone_search, cone_search_observations
 
     ctx = _context()
     common: dict[str, Any] = {
@@ -269,14 +268,10 @@ def cone(
         "release": release,
         "limit": limit,
     }
-    try:
-        if observations:
-            result = cone_search_observations(ctx.archive, **common)
-        else:
-            result = cone_search(ctx.archive, table=table, **common)
-    except (NotFoundError, ValueError) as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from exc
+    if observations:
+        result = cone_search_observations(ctx.archive, **common)
+    else:
+        result = cone_search(ctx.archive, table=table, **common)
     if as_json:
         _print_result_json(result)
         return
@@ -317,11 +312,7 @@ def quarantine_show(
 ) -> None:
     """Where a quarantined delivery is, and every finding that put it there."""
     ctx = _context()
-    try:
-        entry = ctx.archive.ledger.entry(delivery)
-    except LookupError as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from exc
+    entry = ctx.archive.ledger.entry(delivery)
     found = ctx.archive.ledger.findings(delivery)
     if as_json:
         _print_json({"entry": asdict(entry), "findings": [f.to_dict() for f in found]})
@@ -339,13 +330,9 @@ def quarantine_retry(
     delivery: Annotated[int, typer.Argument(help="The ID from `quarantine list`.")],
 ) -> None:
     """Copy a (fixed) quarantined delivery back into the inbox to be released again."""
-    from firstlight.services.quarantine import QuarantineError, retry_quarantined
+    from firstlight.services.quarantine import retry_quarantined
 
-    try:
-        path = retry_quarantined(_context(), delivery)
-    except (QuarantineError, LookupError) as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from exc
+    path = retry_quarantined(_context(), delivery)
     out.print(f"back in the inbox: {escape(str(path))}")
     out.print("a running stack picks it up; or run: firstlight ingest " + escape(str(path)))
 
@@ -361,17 +348,12 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Observations whose target or instrument names hold every word (full text)."""
-    from firstlight.query.cone import NotFoundError
     from firstlight.query.search import search_observations
 
     ctx = _context()
-    try:
-        result = search_observations(
-            ctx.archive, mission=mission, text=text, release=release, limit=limit
-        )
-    except (NotFoundError, ValueError) as exc:
-        err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from exc
+    result = search_observations(
+        ctx.archive, mission=mission, text=text, release=release, limit=limit
+    )
     if as_json:
         _print_result_json(result)
         return
@@ -423,7 +405,7 @@ def demo(
         _print_stages(ctx, path)
         if entry is None or entry.state.value != "released":
             err.print(f"[bold red]not released[/bold red]: {escape(str(entry and entry.reason))}")
-            raise typer.Exit(1)
+            raise typer.Exit(EXIT_REFUSED)
         if entry.finished_at is not None:
             seconds = (entry.finished_at - entry.arrived_at).total_seconds()
             out.print(f"[bold green]released[/bold green]: time-to-data {seconds:.1f} s")
@@ -542,7 +524,7 @@ def _required_api_url() -> str:
     api_url = os.environ.get("PREFECT_API_URL")
     if not api_url:
         err.print("[red]PREFECT_API_URL is not set: which Prefect server?[/red]")
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_USAGE)
     return api_url.rstrip("/")
 
 
@@ -677,11 +659,6 @@ def _prepare_prefect(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-EXIT_REJECTED = 1
-EXIT_HELD = 3
-EXIT_INFRASTRUCTURE = 4
-
-
 def _run_release(path: Path) -> int:
     """Every step in this process, each printed as it starts; the exit code."""
     ctx = _context()
@@ -692,15 +669,15 @@ def _run_release(path: Path) -> int:
         outcome = run_release(
             ctx, path.resolve(), on_step=lambda stage: out.print(f"  {stage.value}...")
         )
-    except Exception as exc:  # the database, the disk: not the delivery's fault
-        err.print(f"[bold red]failed[/bold red] (retry when fixed): {escape(str(exc))}")
+    except Exception as exc:  # not a verdict on the delivery (that is the outcome): rerun it
+        report(exc)
         return EXIT_INFRASTRUCTURE
     _print_stages(ctx, path)
     elapsed = time.monotonic() - started
     detail = escape(outcome.detail)
     if outcome.status == "rejected":
         err.print(f"[bold red]rejected[/bold red]: {detail}")
-        return EXIT_REJECTED
+        return EXIT_REFUSED
     if outcome.status == "held":
         err.print(
             f"[bold yellow]held[/bold yellow] by the gate for an operator: {detail}; "

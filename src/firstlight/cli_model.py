@@ -65,10 +65,11 @@ def list_models(as_json: _Json = False) -> None:
 @model_app.command("show")
 def show_model(version: int, as_json: _Json = False) -> None:
     """One version: training window, metrics on the held-back window, threshold, features."""
+    from firstlight.errors import NotFoundError
+
     model = _records().model(version)
     if model is None:
-        _err.print(f"[red]no model version {version}[/red]")
-        raise typer.Exit(1)
+        raise NotFoundError(f"no model version {version}")
     data = {k: v for k, v in vars(model).items() if k != "params"}
     data["features"] = model.params.get("names", [])
     data["threshold"] = model.params.get("threshold")
@@ -88,11 +89,7 @@ def rollback_model(
     from firstlight.config import Settings
     from firstlight.services.context import context_for
 
-    try:
-        record = rollback(context_for(Settings()), version)
-    except LookupError as exc:
-        _err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+    record = rollback(context_for(Settings()), version)
     _out.print(f"model v{record.version} ({record.kind}) is current")
 
 

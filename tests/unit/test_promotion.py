@@ -9,8 +9,9 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from firstlight.config import Settings
+from firstlight.errors import NotFoundError
 from firstlight.producer.synth import synthesize_delivery
-from firstlight.query.cone import ConeResult, NotFoundError, cone_search, cone_search_observations
+from firstlight.query.cone import ConeResult, cone_search, cone_search_observations
 from firstlight.services.context import Context
 from firstlight.services.promotion import promote_release
 from firstlight.storage.releases import ReleaseStateError

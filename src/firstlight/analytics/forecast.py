@@ -3,7 +3,7 @@
 Belongs here: ``forecast_time_to_data`` (size features from the manifest: bytes,
 files, catalogue bytes; a least-squares line fitted on the ledger's released
 deliveries, or their median while there are fewer than ``_MIN_FIT`` of them;
-recorded in ``ttd_forecasts``) and ``forecast_errors`` (prediction against the
+recorded in ``ttd_forecasts``) and ``forecast_residuals`` (prediction against the
 actual time-to-data, for ``firstlight stats``).
 """
 
@@ -92,7 +92,9 @@ def forecast_time_to_data(ctx: Context, ticket: Ticket) -> Forecast:
 
 
 @dataclass(frozen=True)
-class ForecastError:
+class ForecastResidual:
+    """A forecast against what happened (a record, not an exception)."""
+
     delivery_pk: int
     predicted_seconds: float
     actual_seconds: float
@@ -102,7 +104,7 @@ class ForecastError:
         return self.predicted_seconds - self.actual_seconds
 
 
-def forecast_errors(ctx: Context) -> list[ForecastError]:
+def forecast_residuals(ctx: Context) -> list[ForecastResidual]:
     """Predicted against actual time-to-data, per released delivery that had a forecast."""
     forecasts = GateRecords(ctx.archive.engine).forecasts()
     out = []
@@ -116,5 +118,5 @@ def forecast_errors(ctx: Context) -> list[ForecastError]:
         ):
             continue
         actual = (entry.finished_at - entry.arrived_at).total_seconds()
-        out.append(ForecastError(entry.delivery_pk, made.predicted_seconds, actual))
+        out.append(ForecastResidual(entry.delivery_pk, made.predicted_seconds, actual))
     return out

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from firstlight.domain.anomaly import evaluate, fit
 from firstlight.domain.features import VECTOR_NAMES
+from firstlight.errors import NotFoundError
 from firstlight.services.context import Context
 from firstlight.services.gate import EXPIRED, REJECTED, load_model
 from firstlight.storage.gate_records import GateRecords, LabelledFeatures, ModelRecord
@@ -108,7 +109,7 @@ def rollback(ctx: Context, version: int | None = None) -> ModelRecord:
             if m.state == "retired" and (current is None or m.version < current.version)
         ]
         if not retired:
-            raise LookupError("no earlier model version to roll back to")
+            raise NotFoundError("no earlier model version to roll back to")
         version = retired[-1].version
     records.set_current_model(version)
     record = records.model(version)

@@ -49,6 +49,7 @@ from firstlight.checks.suites import (
 )
 from firstlight.domain.findings import Finding, Severity
 from firstlight.domain.manifest import FileFormat, TableDefinition
+from firstlight.errors import InvalidInputError
 from firstlight.formats.columns import Chunk
 from firstlight.formats.tables import open_table
 
@@ -62,7 +63,7 @@ _NOT_PER_ROW = frozenset(
 )
 
 
-class SuiteUnusableError(ValueError):
+class SuiteUnusableError(InvalidInputError):
     """An expectation of a suite cannot run (unknown type, bad arguments, not per row)."""
 
 

@@ -39,6 +39,7 @@ from firstlight.checks.rules import (
 )
 from firstlight.domain.findings import Finding, Severity
 from firstlight.domain.manifest import ProductType
+from firstlight.errors import InvalidInputError
 from firstlight.formats.fits_checksum import NEGATIVE_ZERO, fold, sum_file_range
 from firstlight.formats.fits_dates import FORMS as FITS_DATE_FORMS
 from firstlight.formats.fits_dates import parse_fits_date as parse_date
@@ -255,7 +256,7 @@ def _sum_problems(path: Path, hdu: Any, *, required: bool) -> list[tuple[str, st
 # --- header keywords ---------------------------------------------------------------
 
 
-class _KeywordError(Exception):
+class _KeywordError(InvalidInputError):
     def __init__(self, reason: str, observed: object = None) -> None:
         super().__init__(reason)
         self.reason = reason

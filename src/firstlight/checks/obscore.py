@@ -26,6 +26,7 @@ from firstlight.checks.filters import FilterTable
 from firstlight.domain.findings import Finding, Severity
 from firstlight.domain.manifest import ObservationFields, ProductType
 from firstlight.domain.release import Observation, ObsField
+from firstlight.errors import InvalidInputError
 from firstlight.formats.fits_observation import HeaderValues, read_observation
 
 FITS_MIME = "application/fits"
@@ -62,7 +63,7 @@ _WHERE = {
 }
 
 
-class ObservationError(ValueError):
+class ObservationError(InvalidInputError):
     """A product cannot be read at all; names the file."""
 
 

@@ -35,6 +35,7 @@ from pydantic import (
 
 from firstlight.domain.manifest import ProductType, format_validation_error
 from firstlight.domain.release import ObsField
+from firstlight.errors import InvalidInputError
 
 RULES_FOLDER = "rules"
 DEFAULT_RULES = "default.toml"
@@ -50,7 +51,7 @@ HduName = Annotated[str, Field(min_length=1, max_length=68)]
 AllowedValue = StrictBool | StrictInt | StrictFloat | StrictStr
 
 
-class RulesError(ValueError):
+class RulesError(InvalidInputError):
     """A rule file cannot be used; the message names the file and the key."""
 
 

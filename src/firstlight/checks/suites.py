@@ -33,6 +33,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from firstlight.domain.manifest import TableDefinition, format_validation_error
+from firstlight.errors import InvalidInputError
 
 SUITES_FOLDER = "suites"
 MISSIONS_FOLDER = "missions"
@@ -45,7 +46,7 @@ _ROLE = re.compile(r"^\{(key|ra|dec|ucd:[A-Za-z0-9_.-]+)\}$")
 _MISSION = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
-class SuiteError(ValueError):
+class SuiteError(InvalidInputError):
     """A suite file cannot be used; the message names the file and the problem."""
 
 

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from firstlight.errors import FirstlightError
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -80,7 +82,7 @@ class Report:
         )
 
 
-class DeliveryRejected(Exception):  # noqa: N818  (a verdict, not an error in our code)
+class DeliveryRejected(FirstlightError):  # noqa: N818  (a verdict, not an error in our code)
     """A delivery failed a check: it goes to quarantine with this report."""
 
     def __init__(self, report: Report) -> None:

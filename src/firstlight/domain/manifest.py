@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from firstlight.errors import InvalidInputError
+
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = "1.0"
 
@@ -38,7 +40,7 @@ Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,254}$")
 
 
-class ManifestError(ValueError):
+class ManifestError(InvalidInputError):
     """The manifest cannot be accepted; the message names the field."""
 
 

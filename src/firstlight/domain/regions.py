@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+from firstlight.errors import InvalidInputError
+
 Vector = tuple[float, float, float]
 
 
@@ -32,7 +34,7 @@ class Poly:
 Region = Cap | Poly
 
 
-class RegionError(ValueError):
+class RegionError(InvalidInputError):
     """Text that is not an STC-S circle, polygon, box or position."""
 
 

@@ -21,6 +21,7 @@ from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS
 
 from firstlight.domain.manifest import FileFormat, ProductType
+from firstlight.errors import InvalidInputError
 
 _SNIFF_BYTES = 16 * 1024
 _FITS_MAGIC = b"SIMPLE  ="
@@ -41,7 +42,7 @@ _FLUX_NAMES = {"flux", "flux_density", "fluxdens"}
 _SPECTRAL_TYPES = ("frequency", "energy", "wavenumber")
 
 
-class FormatError(ValueError):
+class FormatError(InvalidInputError):
     """A file cannot be read as the format it claims; the message names the file,
     ``column`` the column when one is to blame."""
 

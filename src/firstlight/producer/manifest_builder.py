@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -91,6 +92,14 @@ def build_manifest(
 
 
 _OBSERVATIONS = TypeAdapter(dict[str, ObservationFields])
+
+
+def observation_fields(source: str, **values: Any) -> ObservationFields:
+    """Observation fields given as options (``source`` names them in the error)."""
+    try:
+        return ObservationFields(**values)
+    except ValidationError as exc:
+        raise ManifestError(format_validation_error(exc, source)) from exc
 
 
 def read_observations_file(path: Path) -> dict[str, ObservationFields]:

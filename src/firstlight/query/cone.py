@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from firstlight.domain.manifest import now_utc
+from firstlight.errors import InvalidInputError, NotFoundError
 from firstlight.storage.archive import Archive
 from firstlight.storage.catalogues import HEALPIX_COLUMN
 from firstlight.storage.releases import ReleaseStore
@@ -22,10 +23,6 @@ from firstlight.storage.schema import observations
 from firstlight.storage.visibility import PublicAt
 
 DEFAULT_LIMIT = 1000
-
-
-class NotFoundError(LookupError):
-    """No such public mission, release or table; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -127,9 +124,11 @@ def cone_search_observations(
 
 def _check_position(ra: float, dec: float, radius: float) -> None:
     if not 0 <= ra < 360 or not -90 <= dec <= 90:
-        raise ValueError(f"position ({ra}, {dec}) is not ICRS degrees (0<=ra<360, -90<=dec<=90)")
+        raise InvalidInputError(
+            f"position ({ra}, {dec}) is not ICRS degrees (0<=ra<360, -90<=dec<=90)"
+        )
     if not 0 < radius <= 10:
-        raise ValueError(f"radius {radius} must be in (0, 10] degrees")
+        raise InvalidInputError(f"radius {radius} must be in (0, 10] degrees")
 
 
 def public_release(

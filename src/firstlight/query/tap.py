@@ -30,6 +30,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine
 
 from firstlight.domain.manifest import now_utc
+from firstlight.errors import ExternalError
 from firstlight.query.adql import AdqlError, translate_adql
 from firstlight.query.dialects import query_dialect
 from firstlight.query.public import PublicColumn, PublicTable, public_tables_now
@@ -54,7 +55,7 @@ class TemporaryTable(Protocol):
     def drop(self, conn: Connection) -> None: ...
 
 
-class QueryTimeout(RuntimeError):  # noqa: N818  (the name the service contract fixes)
+class QueryTimeout(ExternalError):  # noqa: N818  (the name the service contract fixes)
     """The query ran past its time limit and was cancelled."""
 
 

@@ -10,6 +10,7 @@ so no reader ever meets a half-built index.
 from __future__ import annotations
 
 from firstlight.domain.ledger import Stage
+from firstlight.errors import NotFoundError
 from firstlight.services.context import Context
 from firstlight.services.coverage import record_coverage
 from firstlight.services.ticket import Ticket
@@ -44,7 +45,7 @@ def rebuild_indexes(ctx: Context, release_key: str) -> int:
     """Rebuild the indexes of a release (staging or promoted) and refresh statistics."""
     archive = ctx.archive
     if archive.releases.get(release_key) is None:
-        raise LookupError(f"no release {release_key!r}")
+        raise NotFoundError(f"no release {release_key!r}")
     tables = [archive.releases.physical_table(t) for t in archive.releases.tables(release_key)]
     with for_writing(archive.engine).begin() as conn:
         archive.backend.rebuild_indexes(conn, tables, release_key)

@@ -26,6 +26,7 @@ from firstlight.checks.verify import sparse_problem
 from firstlight.domain.findings import Finding, Report
 from firstlight.domain.ledger import Decision, DeliveryState, LedgerEntry, Stage
 from firstlight.domain.manifest import now_utc
+from firstlight.errors import ExternalError
 from firstlight.formats.digest import sha256_file
 from firstlight.services.context import Context
 from firstlight.services.inbox import remove_from_inbox
@@ -33,7 +34,7 @@ from firstlight.services.ticket import Ticket
 from firstlight.storage.releases import ReleaseStateError
 
 
-class QuarantineError(RuntimeError):
+class QuarantineError(ExternalError):
     """The copy into quarantine is not byte-identical; the original is kept."""
 
 

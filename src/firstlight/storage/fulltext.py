@@ -12,6 +12,7 @@ import re
 from sqlalchemy import ColumnElement, Connection, Integer, and_, func, literal_column
 from sqlalchemy import text as sql_text
 
+from firstlight.errors import InvalidInputError
 from firstlight.storage.schema import observations
 
 _TABLE = "observations_fts"
@@ -36,7 +37,7 @@ def words_of(text: str) -> list[str]:
     """The words of a user's search text; nothing of it is ever query syntax."""
     words = re.findall(r"\w+", text.lower())
     if not words:
-        raise ValueError(f"search text {text!r} has no words")
+        raise InvalidInputError(f"search text {text!r} has no words")
     return words
 
 

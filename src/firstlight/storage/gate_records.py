@@ -19,6 +19,7 @@ from sqlalchemy import Engine, func, insert, select, update
 from firstlight.domain.features import DeliveryFeatures
 from firstlight.domain.ledger import DeliveryState
 from firstlight.domain.manifest import now_utc
+from firstlight.errors import NotFoundError
 from firstlight.storage.db import for_writing
 from firstlight.storage.schema import (
     current_releases,
@@ -280,7 +281,7 @@ class GateRecords:
                 select(gate_models.c.version).where(gate_models.c.version == version)
             ).first()
             if found is None:
-                raise LookupError(f"no model version {version}")
+                raise NotFoundError(f"no model version {version}")
             conn.execute(
                 update(gate_models)
                 .where(gate_models.c.state == "current", gate_models.c.version != version)

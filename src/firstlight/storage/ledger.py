@@ -29,6 +29,7 @@ from firstlight.domain.ledger import (
     StageTiming,
 )
 from firstlight.domain.manifest import now_utc
+from firstlight.errors import NotFoundError
 from firstlight.storage.db import for_writing
 from firstlight.storage.schema import (
     deliveries,
@@ -442,7 +443,7 @@ class Ledger:
         with self._engine.connect() as conn:
             row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_pk)).first()
         if row is None:
-            raise LookupError(f"no delivery {delivery_pk} in the ledger")
+            raise NotFoundError(f"no delivery {delivery_pk} in the ledger")
         return _entry(row)
 
     def entries(self, mission: str | None = None) -> list[LedgerEntry]:

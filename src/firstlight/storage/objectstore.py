@@ -20,14 +20,15 @@ from typing import Protocol
 
 from firstlight.config import Settings
 from firstlight.domain.manifest import check_relative_path
+from firstlight.errors import ConflictError, ExternalError
 from firstlight.formats.digest import sha256_file
 
 
-class FixityError(RuntimeError):
+class FixityError(ExternalError):
     """A stored object's sha256 is not what was expected."""
 
 
-class ImmutableObjectError(RuntimeError):
+class ImmutableObjectError(ConflictError):
     """A key exists already with different content."""
 
 

@@ -29,6 +29,7 @@ from firstlight.domain.release import (
     ReleaseState,
     release_order,
 )
+from firstlight.errors import ConflictError
 from firstlight.storage.backends import Backend
 from firstlight.storage.db import for_writing
 from firstlight.storage.schema import (
@@ -40,7 +41,7 @@ from firstlight.storage.schema import (
 )
 
 
-class ReleaseStateError(RuntimeError):
+class ReleaseStateError(ConflictError):
     """An operation that the release's state forbids (e.g. changing a promoted one)."""
 
 

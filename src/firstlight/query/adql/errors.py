@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from firstlight.errors import InvalidInputError
 
-class AdqlError(ValueError):
+
+class AdqlError(InvalidInputError):
     """A query that is not valid ADQL, or names what is not public; says where and what."""
 
     def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:

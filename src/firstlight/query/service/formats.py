@@ -18,6 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from firstlight.errors import InvalidInputError
 from firstlight.query.service.votable import (
     VOTABLE_MIME,
     ColumnLike,
@@ -27,7 +28,7 @@ from firstlight.query.service.votable import (
 )
 
 
-class FormatError(ValueError):
+class OutputFormatError(InvalidInputError):
     """A FORMAT the service does not write."""
 
 
@@ -78,7 +79,7 @@ def output_format(value: str | None) -> OutputFormat:
         if wanted in fmt.aliases:
             return _serialization(fmt, params, value) if fmt.votable else fmt
     names = ", ".join(f.name for f in FORMATS)
-    raise FormatError(f"FORMAT {value!r} is not supported; use one of {names}")
+    raise OutputFormatError(f"FORMAT {value!r} is not supported; use one of {names}")
 
 
 def _serialization(fmt: OutputFormat, params: list[str], value: str) -> OutputFormat:
@@ -91,7 +92,7 @@ def _serialization(fmt: OutputFormat, params: list[str], value: str) -> OutputFo
             return VOTABLE_TD
         if serialization == "binary2":
             return VOTABLE
-        raise FormatError(
+        raise OutputFormatError(
             f"FORMAT {value!r}: serialization {serialization!r} is not written here; "
             "use BINARY2 or TABLEDATA"
         )

@@ -11,13 +11,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from firstlight.query.service.formats import FormatError, OutputFormat, output_format
+from firstlight.errors import InvalidInputError
+from firstlight.query.service.formats import OutputFormat, OutputFormatError, output_format
 
 LANGUAGES = ("ADQL", "ADQL-2.0", "ADQL-2.1")
 _TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}\Z")
 
 
-class ParameterError(ValueError):
+class ParameterError(InvalidInputError):
     """A TAP parameter that is missing, unsupported or malformed; the message names it."""
 
 
@@ -51,7 +52,7 @@ def query_request(
         raise ParameterError("QUERY is missing or empty")
     try:
         fmt = output_format(params.get("responseformat") or params.get("format"))
-    except FormatError as exc:
+    except OutputFormatError as exc:
         raise ParameterError(str(exc)) from exc
     return QueryRequest(
         query=query,

@@ -18,7 +18,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from firstlight.domain.manifest import TableDefinition
-from firstlight.query.cone import ConeResult, NotFoundError, cone_search, cone_search_observations
+from firstlight.errors import InvalidInputError, NotFoundError
+from firstlight.query.cone import ConeResult, cone_search, cone_search_observations
 from firstlight.query.public import VOTABLE_TYPES
 from firstlight.query.service.execution import DID_COLUMN, public_urls
 from firstlight.query.service.state import ServiceState
@@ -54,7 +55,7 @@ OBSCORE_FIELDS = {
 }
 
 
-class ConeRequestError(ValueError):
+class ConeRequestError(InvalidInputError):
     """RA, DEC, SR or VERB missing or out of range; the message names it."""
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from firstlight.errors import ConflictError
 from firstlight.query.service.votable import attr, text
 
 UWS_NS = "http://www.ivoa.net/xml/UWS/v1.0"
@@ -44,7 +45,7 @@ class Phase(StrEnum):
         return self in (Phase.COMPLETED, Phase.ERROR, Phase.ABORTED, Phase.ARCHIVED)
 
 
-class PhaseError(ValueError):
+class PhaseError(ConflictError, ValueError):
     """A move the UWS state machine does not allow from the job's phase."""
 
 
