@@ -230,3 +230,29 @@ def region_area(region: str | None) -> float | None:
         return area(parse_stcs(region))
     except RegionError:
         return None
+
+
+def centroid(region: Region) -> tuple[float, float]:
+    """ADQL's CENTROID as this archive defines it: a circle's centre; a polygon's
+    vertices' unit vectors averaged and normalised (ra in [0, 360), dec in degrees).
+
+    The vertex mean, not the area's centroid: what most TAP services answer, and
+    the same point for the regions archives hold (boxes, footprints of four corners).
+    """
+    if isinstance(region, Cap):
+        return region.ra % 360.0, region.dec
+    x = y = z = 0.0
+    for ra, dec in region.vertices:
+        vx, vy, vz = unit(ra, dec)
+        x, y, z = x + vx, y + vy, z + vz
+    return math.degrees(math.atan2(y, x)) % 360.0, math.degrees(math.atan2(z, math.hypot(x, y)))
+
+
+def region_centroid(region: str | None, coordinate: int) -> float | None:
+    """The registered SQL function: a region's centroid's ra (``coordinate`` 0) or dec (1)."""
+    if region is None:
+        return None
+    try:
+        return centroid(parse_stcs(region))[coordinate]
+    except RegionError:
+        return None

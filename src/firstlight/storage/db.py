@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from firstlight.domain.decimals import adql_mod, adql_round, adql_truncate
-from firstlight.domain.regions import region_area, region_point, sql_relate
+from firstlight.domain.regions import region_area, region_centroid, region_point, sql_relate
 from firstlight.domain.sky import angular_separation_scalar
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -74,6 +74,7 @@ def register_functions(dbapi_conn: Any) -> None:
     dbapi_conn.create_function("adql_region_point", 3, region_point, deterministic=True)
     dbapi_conn.create_function("adql_region_relate", 3, sql_relate, deterministic=True)
     dbapi_conn.create_function("adql_region_area", 1, region_area, deterministic=True)
+    dbapi_conn.create_function("adql_region_centroid", 2, region_centroid, deterministic=True)
 
 
 def for_writing(engine: Engine) -> Engine:

@@ -14,7 +14,9 @@ point, ``DISTANCE(...) < r``, ``BOX`` and ``POLYGON`` become:
   plane for a convex one, else a crossing count in the gnomonic projection
   (where great circles become straight lines).
 
-Geometry values themselves (a POINT in the select list) are not supported.
+``CENTROID`` becomes a POINT before anything else sees it: of a constant
+shape, its value (``domain.regions.centroid`` defines it); of ``s_region``,
+the backend's per-row computation of the same definition.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import sqlglot
 from sqlglot import exp
 
-from firstlight.domain.regions import polygon_area
+from firstlight.domain.regions import Cap, Poly, centroid, polygon_area
 from firstlight.domain.sky import angular_separation_scalar, cone_ranges
 from firstlight.query.adql.errors import AdqlError
 
@@ -255,6 +258,14 @@ class Spatial:
         """The row's region's area in square degrees."""
         return _fn("adql_region_area", region.column)
 
+    def region_centroid(self, region: RegionColumn) -> Point:
+        """The row's region's centroid (SQLite's registered function, once per coordinate)."""
+        col = region.column
+        return Point(
+            _fn("adql_region_centroid", col, exp.convert(0)),
+            _fn("adql_region_centroid", col, exp.convert(1)),
+        )
+
     def region_relation(self, kind: str, a: Shape, b: Shape) -> exp.Expr:
         """CONTAINS(a, b) or INTERSECTS(a, b) where one side is a region column."""
         return _cmp(
@@ -413,6 +424,13 @@ class Q3cSpatial(Spatial):
         sr_to_deg2 = _lit((180 / math.pi) ** 2)
         return _by_region_kind(region, lambda r: _mul(_fn("AREA", r), sr_to_deg2), exp.Null())
 
+    def region_centroid(self, region: RegionColumn) -> Point:
+        # pgsphere (1.2) has no centroid of a polygon: the vertices are read from the
+        # STC-S text and averaged as unit vectors, in SQL.
+        ra = _pg_centroid(region.column, "ra")
+        wrapped = _sub(ra, _mul(_lit(360), _fn("FLOOR", _div(ra, _lit(360)))))
+        return Point(_paren(wrapped), _pg_centroid(region.column, "dec"))
+
     def region_relation(self, kind: str, a: Shape, b: Shape) -> exp.Expr:
         op: type[exp.Binary] = exp.ArrayContainedBy if kind == "CONTAINS" else exp.ArrayOverlaps
         if isinstance(a, RegionColumn):
@@ -478,14 +496,54 @@ def _by_region_kind(
     )
 
 
+# The centroid of s_region on PostgreSQL: ``fl_region`` stands for the column. A
+# polygon's (ra, dec) pairs are summed as unit vectors; any other kind (CIRCLE,
+# POSITION, BOX) is centred on its first pair.
+_STCS_NUMBERS = r"REGEXP_REPLACE(fl_region, '^\s*[A-Za-z]+\s+([A-Za-z]+\s+)?', '')"
+_PAIR_RA = "RADIANS(CAST(fl_pair[1] AS DOUBLE PRECISION))"
+_PAIR_DEC = "RADIANS(CAST(fl_pair[2] AS DOUBLE PRECISION))"
+_SUM_X = f"SUM(COS({_PAIR_DEC}) * COS({_PAIR_RA}))"
+_SUM_Y = f"SUM(COS({_PAIR_DEC}) * SIN({_PAIR_RA}))"
+_SUM_Z = f"SUM(SIN({_PAIR_DEC}))"
+_PG_CENTROID = {
+    coordinate: sqlglot.parse_one(
+        "CASE WHEN UPPER(LTRIM(fl_region)) LIKE 'POLYGON%' "  # noqa: S608  (our constant text)
+        f"THEN (SELECT DEGREES({mean}) FROM REGEXP_MATCHES({_STCS_NUMBERS}, "
+        r"'(\S+)\s+(\S+)', 'g') AS fl_pair) "
+        rf"ELSE CAST((REGEXP_MATCH({_STCS_NUMBERS}, '^(\S+)\s+(\S+)'))[{k}] "
+        "AS DOUBLE PRECISION) END",
+        read="postgres",
+    )
+    for coordinate, k, mean in (
+        ("ra", 1, f"ATAN2({_SUM_Y}, {_SUM_X})"),
+        ("dec", 2, f"ATAN2({_SUM_Z}, SQRT(POWER({_SUM_X}, 2) + POWER({_SUM_Y}, 2)))"),
+    )
+}
+
+
+def _pg_centroid(column: exp.Expr, coordinate: str) -> exp.Expr:
+    def place(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column) and node.name == "fl_region":
+            return column.copy()
+        return node
+
+    return _paren(_PG_CENTROID[coordinate].copy().transform(place, copy=False))
+
+
 def _centre(vertices: tuple[tuple[float, float], ...]) -> tuple[float, float]:
     """The normalised mean of the vertices' unit vectors: a tangent point inside."""
-    x = y = z = 0.0
-    for ra, dec in vertices:
-        x += math.cos(dec * _RAD) * math.cos(ra * _RAD)
-        y += math.cos(dec * _RAD) * math.sin(ra * _RAD)
-        z += math.sin(dec * _RAD)
-    return math.degrees(math.atan2(y, x)) % 360.0, math.degrees(math.atan2(z, math.hypot(x, y)))
+    return centroid(Poly(vertices))
+
+
+def _constant_centroid(geometry: Shape) -> tuple[float, float]:
+    if isinstance(geometry, Point):
+        ra, dec = _values(geometry)
+        return centroid(Cap(ra, dec, 0.0))
+    if isinstance(geometry, Circle):
+        ra, dec, r = _values(geometry)
+        return centroid(Cap(ra, dec, r))
+    assert isinstance(geometry, Polygon)
+    return _centre(geometry.vertices)
 
 
 def _unit(ra: float, dec: float) -> tuple[float, float, float]:
@@ -685,8 +743,32 @@ def rewrite_geometry(tree: exp.Expr, spatial: Spatial) -> exp.Expr:
             )
         return node
 
-    tree = tree.transform(comparison, copy=False)
+    # CENTROID first: every later step sees the POINT it stands for.
+    tree = _transform_top_down(tree, _centroids(spatial)).transform(comparison, copy=False)
     return _transform_top_down(tree, functions)
+
+
+def _centroids(spatial: Spatial) -> Callable[[exp.Expr], exp.Expr]:
+    return lambda node: _centroid(node, spatial) if _name(node) == "CENTROID" else node
+
+
+def _centroid(node: exp.Expr, spatial: Spatial) -> exp.Expr:
+    """CENTROID(g) as the POINT it is: every later step takes it as one."""
+    args = _args(node)
+    if len(args) != 1:
+        raise AdqlError.at(node, "CENTROID takes one geometry")
+    geometry = shape(args[0])
+    if isinstance(geometry, RegionColumn):
+        point = spatial.region_centroid(geometry)
+        ra, dec = point.ra, point.dec
+    elif _constant_shape(geometry):
+        ra, dec = (_lit(v) for v in _constant_centroid(geometry))
+    elif isinstance(geometry, Point | Circle):
+        centre = geometry if isinstance(geometry, Point) else geometry.center
+        ra, dec = _own(centre.ra), _own(centre.dec)
+    else:  # pragma: no cover - a polygon is always constant
+        raise AdqlError.at(node, "CENTROID takes s_region or a shape")
+    return exp.Anonymous(this="POINT", expressions=[ra, dec])
 
 
 def _measure(node: exp.Expr, fname: str, spatial: Spatial) -> exp.Expr:

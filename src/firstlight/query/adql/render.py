@@ -216,6 +216,7 @@ def _computed(name: str, node: exp.Expr, aliases: dict[str, PublicTable]) -> Pub
 
 
 _DALI_GEOMETRY = {Point: ("point", "2"), Circle: ("circle", "3"), Polygon: ("polygon", "*")}
+_GEOMETRY_VALUES = ("POINT", "CIRCLE", "BOX", "POLYGON", "CENTROID")
 
 
 def _geometry_values(
@@ -225,7 +226,7 @@ def _geometry_values(
 
     ``SELECT POINT(ra, dec) AS p`` selects ra and dec; the runner folds them into
     one ``double[2]`` value of xtype ``point`` (circle: 3 numbers, polygon: 2 per
-    vertex, BOX as its polygon).
+    vertex, BOX as its polygon, CENTROID a point).
     """
     select = tree
     while isinstance(select, exp.SetOperation):
@@ -237,14 +238,21 @@ def _geometry_values(
     for i, (projection, col) in enumerate(zip(select.expressions, columns, strict=True)):
         inner = projection.this if isinstance(projection, exp.Alias) else projection
         name = str(inner.this).upper() if isinstance(inner, exp.Anonymous) else None
-        if name not in ("POINT", "CIRCLE", "BOX", "POLYGON") or isinstance(tree, exp.SetOperation):
+        if name not in _GEOMETRY_VALUES or isinstance(tree, exp.SetOperation):
             projections.append(projection)
             out.append(col)
             widths.append(1)
             continue
-        geometry = shape(inner)
-        parts = _geometry_parts(geometry)
-        xtype, arraysize = _DALI_GEOMETRY[type(geometry)]
+        if name == "CENTROID":
+            # A point whose coordinates the geometry rewrite computes.
+            parts: list[exp.Expr] = [
+                exp.Anonymous(this=c, expressions=[inner.copy()]) for c in ("COORD1", "COORD2")
+            ]
+            xtype, arraysize = _DALI_GEOMETRY[Point]
+        else:
+            geometry = shape(inner)
+            parts = _geometry_parts(geometry)
+            xtype, arraysize = _DALI_GEOMETRY[type(geometry)]
         projections.extend(
             exp.Alias(this=part.copy(), alias=exp.to_identifier(f"_g{i}_{k}"))
             for k, part in enumerate(parts)
@@ -288,6 +296,8 @@ def _physical_tables(
     """
     spliced: dict[str, str] = {}
     for ref in list(tree.find_all(exp.Table)):
+        if not isinstance(ref.this, exp.Identifier):
+            continue  # a function's rows, as the geometry rewrite reads s_region's vertices
         table = used[f"{ref.db}.{ref.name}"]
         alias = exp.TableAlias(this=exp.to_identifier(ref.alias_or_name))
         source = table.source

@@ -24,7 +24,9 @@ VR = 'xmlns:vr="http://www.ivoa.net/xml/VOResource/v1.0"'
 TR = 'xmlns:tr="http://www.ivoa.net/xml/TAPRegExt/v1.0"'
 XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
-GEOMETRY_FUNCTIONS = ("POINT", "CIRCLE", "BOX", "POLYGON", "CONTAINS", "INTERSECTS", "DISTANCE")
+GEOMETRY_FUNCTIONS = (
+    "POINT", "CIRCLE", "BOX", "POLYGON", "CONTAINS", "INTERSECTS", "DISTANCE", "CENTROID",
+)  # fmt: skip
 
 
 class TableColumn(ColumnLike, Protocol):
