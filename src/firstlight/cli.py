@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from firstlight.domain.ledger import LedgerEntry
     from firstlight.query.cone import ConeResult
     from firstlight.services.context import Context
+    from firstlight.services.quarantine import QuarantineView
     from firstlight.stack import Stack, StackUrls
 
 app = typer.Typer(
@@ -286,12 +287,29 @@ app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(model_app, name="model")  # the gate's anomaly model (cli_model.py)
 
 
+DeliveryArgument = Annotated[
+    str,
+    typer.Argument(
+        help="MISSION/DELIVERY_ID (its newest ledger line) or the ledger id from `quarantine list`."
+    ),
+]
+
+
 @quarantine_app.command("list")
-def quarantine_list(as_json: JsonOption = False) -> None:
+def quarantine_list(
+    which: Annotated[
+        str | None, typer.Argument(help="Only this MISSION or MISSION/DELIVERY_ID.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
     """Quarantined and rejected deliveries, newest first (ID = ledger id)."""
     from firstlight.services.quarantine import quarantined
 
-    entries = quarantined(_context())
+    entries = [
+        e
+        for e in quarantined(_context())
+        if which in (None, e.mission, f"{e.mission}/{e.delivery_id}")
+    ]
     if as_json:
         _print_json([asdict(e) for e in entries])
         return
@@ -306,33 +324,72 @@ def quarantine_list(as_json: JsonOption = False) -> None:
 
 
 @quarantine_app.command("show")
-def quarantine_show(
-    delivery: Annotated[int, typer.Argument(help="The ID from `quarantine list`.")],
-    as_json: JsonOption = False,
-) -> None:
-    """Where a quarantined delivery is, and every finding that put it there."""
-    ctx = _context()
-    entry = ctx.archive.ledger.entry(delivery)
-    found = ctx.archive.ledger.findings(delivery)
+def quarantine_show(delivery: DeliveryArgument, as_json: JsonOption = False) -> None:
+    """Where a quarantined delivery is, the gate's word, and every finding of every step."""
+    from firstlight.services.quarantine import inspect_delivery
+
+    view = inspect_delivery(_context(), delivery)
+    entry = view.entry
     if as_json:
-        _print_json({"entry": asdict(entry), "findings": [f.to_dict() for f in found]})
+        _print_json(
+            {
+                "entry": asdict(entry),
+                "quarantined": view.quarantined,
+                "gate": asdict(view.gate) if view.gate else None,
+                "findings": [f.to_dict() for f in view.findings],
+            }
+        )
         return
-    out.print(f"{entry.mission}/{entry.delivery_id}: {entry.state.value}")
-    out.print(f"bytes and report.json in {escape(str(entry.quarantine_path))}")
+    for line in _quarantine_lines(view):
+        out.print(line)
     if entry.data_docs:
         out.print(f"Data Docs: {escape(Path(entry.data_docs).resolve().as_uri())}")
-    for f in found:
-        out.print(f"- {escape(f.describe())}")
+    for f in view.findings:
+        out.print(f"- {escape(f.describe())}{' (warning)' if f.severity == 'warning' else ''}")
+
+
+def _quarantine_lines(view: QuarantineView) -> list[str]:
+    """Where the delivery stands, in words: no "None" for what does not apply."""
+    e, gate = view.entry, view.gate
+    label = f"{e.mission}/{e.delivery_id} (ledger id {e.delivery_pk}, attempt {e.attempts})"
+    when = (e.finished_at or e.arrived_at).isoformat(timespec="seconds")
+    lines = []
+    if not view.quarantined:
+        if e.state.value == "released":
+            lines.append(f"{label} is not quarantined: released as {e.release_key} at {when}")
+        elif gate is not None and gate.decision == "held":
+            lines.append(f"{label} is not quarantined: held by the gate for an operator")
+        else:
+            lines.append(f"{label} is not quarantined: in progress since {when}")
+    else:
+        lines.append(f"{label}: {e.state.value} at {when}")
+        if e.reason:
+            lines.append(f"reason: {escape(e.reason)}")
+        if e.quarantine_path:
+            lines.append(f"bytes and report.json in {escape(e.quarantine_path)}")
+        else:
+            lines.append("not copied to quarantine: the reason says why and where it was left")
+    if gate is not None:
+        who = f" by {gate.decided_by}" if gate.decided_by else ""
+        lines.append(f"gate: {gate.decision}{who}: {escape(gate.reason or 'no reason given')}")
+        if gate.anomaly_score is not None and gate.anomaly_threshold is not None:
+            model = f", model v{gate.model_version}" if gate.model_version is not None else ""
+            lines.append(
+                f"gate: anomaly score {gate.anomaly_score:.4g} "
+                f"(threshold {gate.anomaly_threshold:.4g}{model})"
+            )
+    if not view.findings:
+        lines.append("no findings recorded")
+    return lines
 
 
 @quarantine_app.command("retry")
-def quarantine_retry(
-    delivery: Annotated[int, typer.Argument(help="The ID from `quarantine list`.")],
-) -> None:
+def quarantine_retry(delivery: DeliveryArgument) -> None:
     """Copy a (fixed) quarantined delivery back into the inbox to be released again."""
     from firstlight.services.quarantine import retry_quarantined
 
-    path = retry_quarantined(_context(), delivery)
+    ctx = _context()
+    path = retry_quarantined(ctx, ctx.archive.ledger.lookup(delivery).delivery_pk)
     out.print(f"back in the inbox: {escape(str(path))}")
     out.print("a running stack picks it up; or run: firstlight ingest " + escape(str(path)))
 

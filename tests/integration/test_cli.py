@@ -195,6 +195,17 @@ def test_quarantine_list_show_and_retry_after_a_fix(ctx: Context, settings: Sett
     assert Path(shown["entry"]["data_docs"]).is_file()
     code, output = _run("quarantine", "show", str(held["delivery_pk"]))
     assert code == 0 and "Data Docs: file://" in output
+    # MISSION/DELIVERY_ID names it as well as the ledger id does.
+    by_name = f"{held['mission']}/{held['delivery_id']}"
+    code, output = _run("quarantine", "show", by_name)
+    assert code == 0 and f"{by_name} (ledger id {held['delivery_pk']}" in output
+    assert "table.key_unique" in output and "reason: " in output and "None" not in output
+    code, output = _run("quarantine", "list", "demo/no-such-delivery", "--json")
+    assert code == 0 and json.loads(output) == []
+    code, output = _run("quarantine", "show", "demo/no-such-delivery")
+    assert code == 1 and "not found: no delivery demo/no-such-delivery" in output
+    code, output = _run("quarantine", "show", "lyra-dr5-5")
+    assert code == 1 and "MISSION/DELIVERY_ID" in output
 
     # The operator fixes the quarantined copy (here: the producer's corrected catalogue).
     copy = Path(held["quarantine_path"]) / "delivery"
@@ -202,7 +213,7 @@ def test_quarantine_list_show_and_retry_after_a_fix(ctx: Context, settings: Sett
         (clean / "catalogue" / "sources.fits").read_bytes()
     )
     remanifest(copy)
-    code, output = _run("quarantine", "retry", str(held["delivery_pk"]))
+    code, output = _run("quarantine", "retry", by_name)
     assert code == 0
     [retried] = [p for p in settings.inbox_dir.iterdir() if "-retry-" in p.name]
 
@@ -211,3 +222,54 @@ def test_quarantine_list_show_and_retry_after_a_fix(ctx: Context, settings: Sett
     assert current == ["demo_dr1_v1"]
     code, output = _run("quarantine", "retry", "999")
     assert code == 1 and "no delivery 999 in the ledger" in output
+    # The retried delivery was released: show says so, retry refuses (exit 1, no traceback).
+    code, output = _run("quarantine", "show", by_name)
+    assert code == 0 and "is not quarantined: released as demo_dr1_v1" in output
+    assert "None" not in output
+    code, output = _run("quarantine", "retry", by_name)
+    assert code == 1 and "refused: " in output and "released, not quarantined" in output
+
+
+def test_quarantine_show_of_a_gate_rejection_has_its_findings_and_decision(
+    ctx: Context, settings: Settings
+) -> None:
+    from firstlight.services.gate import assess_release, rejection_report, resolve_held
+    from firstlight.services.promotion import promote_release
+    from firstlight.services.quarantine import quarantine_delivery
+    from tests.gate_history import drifted_magnitudes, normal, stage
+
+    for n in range(1, 4):
+        ticket = stage(ctx, normal(settings.inbox_dir, n))
+        assert not assess_release(ctx, ticket).held
+        promote_release(ctx, ticket)
+    drifted = stage(ctx, drifted_magnitudes(settings.inbox_dir, 11))
+    assert assess_release(ctx, drifted).held
+    name = f"survey/{drifted.delivery_id}"
+    code, output = _run("quarantine", "show", name)
+    assert code == 0 and "is not quarantined: held by the gate for an operator" in output
+    assert "gate: held by rules" in output and "None" not in output
+
+    record = resolve_held(
+        ctx, drifted, approve=False, reason="zero point is off", decided_by="operator:ben"
+    )
+    quarantine_delivery(ctx, drifted, rejection_report(record))
+    report = json.loads(
+        (Path(ctx.archive.ledger.lookup(name).quarantine_path or "") / "report.json").read_text()
+    )
+    code, output = _run("quarantine", "show", name, "--json")
+    assert code == 0
+    shown = json.loads(output)
+    assert shown["quarantined"] is True
+    assert shown["gate"]["decision"] == "rejected" and shown["gate"]["decided_by"] == "operator:ben"
+    checks = [f["check"] for f in shown["findings"]]
+    assert "gate.rejected" in checks and any(c.startswith("gate.drift.") for c in checks)
+    assert {f["check"] for f in report["report"]["findings"]} <= set(checks)
+    code, output = _run("quarantine", "show", name)
+    assert code == 0 and "gate: rejected by operator:ben" in output
+    assert "zero point is off" in output and "(warning)" in output
+    assert "bytes and report.json in " in output and "None" not in output
+
+    released = f"survey/{ctx.archive.ledger.entry(1).delivery_id}"
+    code, output = _run("quarantine", "show", released)
+    assert code == 0 and "is not quarantined: released as survey_dr1_v1" in output
+    assert "gate: auto-pass" in output and "None" not in output

@@ -43,6 +43,21 @@ class Finding:
         data["sample_rows"] = list(self.sample_rows)
         return {k: v for k, v in data.items() if v not in (None, [])}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """The inverse of ``to_dict`` (e.g. a finding read back from report.json)."""
+        return cls(
+            check=data["check"],
+            reason=data["reason"],
+            file=data.get("file"),
+            hdu=data.get("hdu"),
+            column=data.get("column"),
+            failing_count=data.get("failing_count"),
+            sample_rows=tuple(data.get("sample_rows") or ()),
+            observed=data.get("observed"),
+            severity=Severity(data.get("severity", Severity.ERROR.value)),
+        )
+
 
 def _opt(label: str, value: object) -> str | None:
     return None if value is None else f"{label} {value}"

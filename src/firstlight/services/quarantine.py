@@ -20,17 +20,19 @@ import json
 import os
 import shutil
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 from firstlight.checks.verify import sparse_problem
 from firstlight.domain.findings import Finding, Report
 from firstlight.domain.ledger import Decision, DeliveryState, LedgerEntry, Stage
 from firstlight.domain.manifest import now_utc
-from firstlight.errors import ExternalError
+from firstlight.errors import ConflictError, ExternalError
 from firstlight.formats.digest import sha256_file
 from firstlight.services.context import Context
 from firstlight.services.inbox import remove_from_inbox
 from firstlight.services.ticket import Ticket
+from firstlight.storage.gate_records import GateDecisionRecord, GateRecords
 from firstlight.storage.releases import ReleaseStateError
 
 
@@ -193,6 +195,37 @@ def quarantined(ctx: Context) -> list[LedgerEntry]:
     )
 
 
+@dataclass(frozen=True)
+class QuarantineView:
+    """What ``quarantine show`` tells about one delivery, whatever its state."""
+
+    entry: LedgerEntry
+    # Every finding: what each step recorded, then the rejecting step's report (the
+    # gate's, an ingest failure's) where the steps' records do not hold it already.
+    findings: list[Finding]
+    gate: GateDecisionRecord | None  # the gate's word on the latest attempt, if it spoke
+
+    @property
+    def quarantined(self) -> bool:
+        return self.entry.state in (DeliveryState.QUARANTINED, DeliveryState.REJECTED)
+
+
+def inspect_delivery(ctx: Context, reference: str) -> QuarantineView:
+    """A delivery (ledger id or MISSION/DELIVERY_ID) with every finding and the gate's word."""
+    ledger = ctx.archive.ledger
+    entry = ledger.lookup(reference)
+    found = ledger.findings(entry.delivery_pk)
+    report = ledger.terminal_report(entry.delivery_pk) or {}
+    seen = set(found)
+    for data in report.get("findings", []):
+        finding = Finding.from_dict(data)
+        if finding not in seen:
+            found.append(finding)
+            seen.add(finding)
+    gate = GateRecords(ctx.archive.engine).decision(entry.delivery_pk, entry.attempts)
+    return QuarantineView(entry, found, gate)
+
+
 def retry_quarantined(ctx: Context, delivery_pk: int) -> Path:
     """Send a quarantined delivery through again: a copy lands in the inbox whole.
 
@@ -206,7 +239,10 @@ def retry_quarantined(ctx: Context, delivery_pk: int) -> Path:
         DeliveryState.QUARANTINED,
         DeliveryState.REJECTED,
     ):
-        raise QuarantineError(f"delivery {delivery_pk} is {entry.state.value}, not quarantined")
+        raise ConflictError(
+            f"{entry.mission}/{entry.delivery_id} (ledger id {delivery_pk}) is "
+            f"{entry.state.value}, not quarantined: nothing to retry"
+        )
     source = Path(entry.quarantine_path) / "delivery"
     if not source.is_dir():
         raise QuarantineError(f"{source}: the quarantined bytes are missing")

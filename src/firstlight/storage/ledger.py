@@ -29,7 +29,7 @@ from firstlight.domain.ledger import (
     StageTiming,
 )
 from firstlight.domain.manifest import now_utc
-from firstlight.errors import NotFoundError
+from firstlight.errors import InvalidInputError, NotFoundError
 from firstlight.storage.db import for_writing
 from firstlight.storage.schema import (
     deliveries,
@@ -445,6 +445,35 @@ class Ledger:
         if row is None:
             raise NotFoundError(f"no delivery {delivery_pk} in the ledger")
         return _entry(row)
+
+    def lookup(self, reference: str) -> LedgerEntry:
+        """A delivery by its ledger id (``12``) or ``MISSION/DELIVERY_ID`` (its newest
+        ledger line: a redelivery with another manifest is a line of its own)."""
+        mission, slash, delivery_id = reference.strip().partition("/")
+        if not slash:
+            if not mission.isdigit():
+                raise InvalidInputError(
+                    f"{reference!r}: give a ledger id (e.g. 12) or MISSION/DELIVERY_ID"
+                )
+            return self.entry(int(mission))
+        query = (
+            select(deliveries)
+            .where(deliveries.c.mission == mission, deliveries.c.delivery_id == delivery_id)
+            .order_by(deliveries.c.id.desc())
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise NotFoundError(f"no delivery {mission}/{delivery_id} in the ledger")
+        return _entry(row)
+
+    def terminal_report(self, delivery_pk: int) -> dict[str, Any] | None:
+        """The report kept with the terminal state (what report.json holds): the
+        findings of the step that rejected the delivery, whichever step it was."""
+        query = select(deliveries.c.report).where(deliveries.c.id == delivery_pk)
+        with self._engine.connect() as conn:
+            report = conn.execute(query).scalar_one_or_none()
+        return dict(report) if report else None
 
     def entries(self, mission: str | None = None) -> list[LedgerEntry]:
         query = select(deliveries).order_by(deliveries.c.id)
