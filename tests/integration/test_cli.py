@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from typer.testing import CliRunner
 from firstlight.cli import app
 from firstlight.config import Settings
 from firstlight.services.context import Context
+from firstlight.services.pipeline import run_release
 from tests.deliveries import duplicate_source_ids, generated
 from tests.steps import release
 
@@ -151,6 +155,43 @@ def test_stats_gives_time_to_data_per_delivery_and_stage(ctx: Context, settings:
             "promote",
         }
         assert delivery["time_to_data_seconds"] >= sum(delivery["stage_seconds"].values()) * 0.99
+
+
+def test_time_to_data_of_an_old_folder_moved_into_the_inbox_starts_at_its_arrival(
+    ctx: Context, settings: Settings
+) -> None:
+    """`mv` keeps a producer's mtimes (here two hours old): stats count from the watcher."""
+    from firstlight.events.arrival import CollectingSink
+    from firstlight.events.local_inbox import InboxWatcher
+    from tests.processes import wait_for
+
+    old = generated(settings.data_dir / "producer", rows=300)
+    two_hours_ago = time.time() - 7200
+    for path in [old, *old.rglob("*")]:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    settings.inbox_dir.mkdir(parents=True, exist_ok=True)
+    sink = CollectingSink()
+    with InboxWatcher(settings.inbox_dir, sink, settle_seconds=600, poll_seconds=0.2):
+        moved_at = datetime.now(UTC)
+        moved = old.rename(settings.inbox_dir / old.name)
+        wait_for("the watcher's announcement", lambda: sink.arrivals, 60)
+    [arrival] = sink.arrivals
+    assert arrival.landed_at is not None and arrival.landed_at >= moved_at
+
+    ticket = run_release(ctx, moved, landed_at=arrival.landed_at).ticket
+    entry = ctx.archive.ledger.entry(ticket.delivery_pk)
+    assert entry.state.value == "released" and entry.arrived_at == arrival.landed_at
+
+    code, output = _run("stats", "--json")
+    assert code == 0
+    [delivery] = json.loads(output)["per_delivery"]
+    # From the arrival: well under the 7,200 s the files' timestamps would claim.
+    assert 0 < delivery["time_to_data_seconds"] < 3600
+    finished = entry.finished_at
+    assert finished is not None
+    assert delivery["time_to_data_seconds"] == pytest.approx(
+        (finished - arrival.landed_at).total_seconds()
+    )
 
 
 def test_search_finds_observations_by_target_and_instrument(

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,12 @@ def queue_is_empty(inbox: S3Inbox) -> bool:
     return set(attributes.values()) == {"0"}
 
 
+def uploaded_at(bucket: Bucket, prefix: str) -> dict[str, datetime]:
+    """Each object's LastModified, as S3 lists it."""
+    listed = bucket.s3.list_objects_v2(Bucket=bucket.name, Prefix=prefix)["Contents"]
+    return {item["Key"]: item["LastModified"] for item in listed}
+
+
 def staging_is_empty(settings: Settings) -> bool:
     return not any(settings.s3_staging_dir.iterdir())
 
@@ -161,10 +168,15 @@ def test_queue_waits_for_data_uploaded_after_the_manifest(
         assert inbox.poll_once() == 0
     assert not queue_is_empty(inbox)  # kept for a later look, not deleted
 
+    time.sleep(1.1)  # S3 times have (at best) millisecond steps: make "later" unmistakable
     upload(bucket, PREFIX + "d1/", delivery, manifest=False)
     poll_until(inbox, sink, 1)
 
     assert tree_digest(Path(sink.arrivals[0].location)) == tree_digest(delivery)
+    # Time-to-data starts with the last byte's upload: the data that came after the manifest.
+    times = uploaded_at(bucket, PREFIX + "d1/")
+    assert sink.arrivals[0].landed_at == max(times.values())
+    assert max(times.values()) > times[PREFIX + "d1/" + MANIFEST_NAME]
     assert inbox.poll_once() == 0
     assert queue_is_empty(inbox)
 
@@ -211,6 +223,12 @@ def test_listing_announces_once_across_polls_and_restarts(
     folder = Path(sink.arrivals[0].location)
     assert tree_digest(folder) == tree_digest(delivery)
     assert verify_files(folder, read_manifest(folder)[0]).ok
+    # Time-to-data starts at the manifest's upload (written last; markers carry nothing).
+    times = uploaded_at(bucket, PREFIX + "d1/")
+    assert sink.arrivals[0].landed_at == times[PREFIX + "d1/" + MANIFEST_NAME]
+    assert (
+        sink.arrivals[0].payload()["landed_at"] == times[PREFIX + "d1/" + MANIFEST_NAME].isoformat()
+    )
     cursor = configured.state_dir / f"s3-inbox-{bucket.name}.json"
     assert json.loads(cursor.read_text()).keys() == {PREFIX + "d1/" + MANIFEST_NAME}
 

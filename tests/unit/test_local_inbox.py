@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -212,7 +213,27 @@ def test_delivery_with_manifest_written_last_is_announced_once(inbox: Path) -> N
         location=str(folder.resolve()),
         manifest_sha256=hashlib.sha256((folder / MANIFEST_NAME).read_bytes()).hexdigest(),
         source="inbox",
+        landed_at=arrival.landed_at,
     )
+    assert arrival.landed_at is not None
+    assert arrival.payload()["landed_at"] == arrival.landed_at.isoformat()
+
+
+def test_folder_moved_in_with_old_timestamps_lands_when_seen_complete(
+    inbox: Path, tmp_path: Path
+) -> None:
+    """`mv` keeps the producer's mtimes: time-to-data must not start at them."""
+    old = generated(tmp_path / "producer", rows=50)
+    two_hours_ago = time.time() - 7200
+    for path in [old, *old.rglob("*")]:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    with watching(inbox) as sink:
+        moved_at = datetime.now(UTC)
+        old.rename(inbox / old.name)
+        [arrival] = arrivals_at(sink, 1)
+
+    assert arrival.landed_at is not None and arrival.landed_at >= moved_at
+    assert (inbox / old.name / MANIFEST_NAME).stat().st_mtime < two_hours_ago + 1
 
 
 def test_manifest_first_waits_for_data_written_in_pieces(inbox: Path) -> None:

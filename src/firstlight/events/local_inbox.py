@@ -20,7 +20,8 @@ import os
 import stat
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -207,6 +208,7 @@ class _Tracked:
 
     sha: str
     since: float  # monotonic time this manifest (these bytes) was first seen
+    landed_at: datetime | None = None  # first seen complete (or settled): time-to-data's start
     signature: tuple[int, ...] | None = None  # the manifest's stat at the last check
     announced: set[str] = field(default_factory=set)
 
@@ -393,6 +395,7 @@ class InboxWatcher:
         elif tracked.sha != state.manifest_sha256:
             # New bytes are a new promise: they get their own settle time.
             tracked.sha, tracked.since = state.manifest_sha256, now
+            tracked.landed_at = None
         tracked.signature = signature
         if not tracked.pending:
             return
@@ -405,6 +408,10 @@ class InboxWatcher:
             self._announce(tracked, state.arrival)
 
     def _announce(self, tracked: _Tracked, arrival: Arrival) -> None:
+        # Kept across a failed emit: a retry announces the same moment, not a later one.
+        if tracked.landed_at is None:
+            tracked.landed_at = datetime.now(UTC)
+        arrival = replace(arrival, landed_at=tracked.landed_at)
         try:
             self._sink.emit(arrival)
         except Exception:

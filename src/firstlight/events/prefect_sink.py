@@ -28,7 +28,7 @@ class PrefectEventSink:
                 "prefect.resource.name": f"{arrival.mission}/{arrival.delivery_id}",
                 "firstlight.mission": arrival.mission,
             },
-            payload={**arrival.payload(), "landed_at": _now()},
+            payload={"landed_at": _now(), **arrival.payload()},  # the source's time wins
         )
         response = httpx.post(
             self._url, json=[event.model_dump(mode="json")], timeout=self._timeout
@@ -37,6 +37,6 @@ class PrefectEventSink:
 
 
 def _now() -> str:
-    """A watcher announces a delivery the moment it sees it complete: where time-to-data
-    starts (a file's mtime is the producer's, kept by `mv`, not the arrival)."""
+    """When the source did not say when the delivery landed (the reconciler): announcing
+    is the moment it was seen complete (a file's mtime is the producer's, kept by `mv`)."""
     return datetime.now(UTC).isoformat()

@@ -117,6 +117,7 @@ class _Object:
     key: str
     size: int
     etag: str
+    last_modified: datetime
 
 
 @dataclass(frozen=True)
@@ -301,14 +302,21 @@ class S3Inbox:
         if self._cursor.holds(manifest_key, fetched.etag):
             return _Outcome.DONE
         manifest = _parse(staging / MANIFEST_NAME, fetched.size)
-        objects = [o for o in self._list(delivery_prefix) if o.key != manifest_key]
+        listed = list(self._list(delivery_prefix))
+        objects = [o for o in listed if o.key != manifest_key]
         if manifest is not None and not self._ready(manifest, delivery_prefix, objects, fetched):
             return _Outcome.PENDING
         target = self.target_dir / _folder_name(delivery_prefix, self.bucket, fetched.sha256)
         if not target.exists():
             self._download_all(delivery_prefix, objects, staging)
             _move_into_inbox(staging, target)
-        self._announce(manifest, fetched, delivery_prefix, target)
+        # The last byte's landing: the manifest's upload, written last, unless a data
+        # object came after it (a late file, a settled incomplete delivery). Listed
+        # times have milliseconds; GetObject's (an HTTP date) only seconds.
+        landed = max(
+            [fetched.last_modified, *(o.last_modified for o in listed if not _is_marker(o))]
+        )
+        self._announce(manifest, fetched, delivery_prefix, target, landed)
         return _Outcome.ANNOUNCED
 
     def _ready(
@@ -340,6 +348,7 @@ class S3Inbox:
         fetched: _FetchedManifest,
         delivery_prefix: str,
         target: Path,
+        landed_at: datetime,
     ) -> None:
         if manifest is not None:
             mission, delivery_id = manifest.mission, manifest.delivery_id
@@ -353,6 +362,7 @@ class S3Inbox:
                 location=str(target.absolute()),
                 manifest_sha256=fetched.sha256,
                 source=f"s3://{self.bucket}/{delivery_prefix}",
+                landed_at=landed_at,
             )
         )
         # Only after the sink took it: a failed emit is retried on the next poll.
@@ -365,7 +375,10 @@ class S3Inbox:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 yield _Object(
-                    key=str(item["Key"]), size=int(item["Size"]), etag=_etag(item["ETag"])
+                    key=str(item["Key"]),
+                    size=int(item["Size"]),
+                    etag=_etag(item["ETag"]),
+                    last_modified=item["LastModified"],
                 )
 
     def _fetch_manifest(self, key: str, path: Path) -> _FetchedManifest | None:
@@ -391,9 +404,9 @@ class S3Inbox:
 
     def _download_all(self, delivery_prefix: str, objects: list[_Object], staging: Path) -> None:
         for obj in objects:
-            rel = obj.key[len(delivery_prefix) :]
-            if (rel == "" or rel.endswith("/")) and obj.size == 0:
+            if _is_marker(obj):
                 continue  # a console's folder marker: no data
+            rel = obj.key[len(delivery_prefix) :]
             path = _safe_path(staging, rel)
             if path is not None and self._download_to(obj.key, path):
                 continue
@@ -504,6 +517,11 @@ def _safe_path(root: Path, rel: str) -> Path | None:
             return None
     path = root.joinpath(*PurePosixPath(rel).parts)
     return path if path.is_relative_to(root) else None
+
+
+def _is_marker(obj: _Object) -> bool:
+    """A zero-byte key ending in ``/`` (the prefix too): an S3 console's folder marker."""
+    return obj.key.endswith("/") and obj.size == 0
 
 
 def _is_manifest_key(key: str) -> bool:
