@@ -3,6 +3,7 @@ ADQL and TAP, and taplint, as on SQLite."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import httpx
@@ -49,6 +50,33 @@ def test_pyvo_scs_works_on_postgres(pg_service: Service) -> None:
     )
 
     assert len(table) > 0
+
+
+def test_scs_includes_the_sources_on_its_boundary(pg_service: Service) -> None:
+    """distance <= SR, as in ADQL: q3c_join alone keeps distance < r (measured: about
+    two thirds of the sources at exactly distance r were left out)."""
+    ctx = context_for(pg_service.settings)
+    try:
+        nearby = cone_search(ctx.archive, mission="demo", ra=150.0, dec=2.0, radius=0.2)
+        names = nearby.columns
+        rows = [dict(zip(names, r, strict=True)) for r in nearby.rows[:30]]
+        assert len(rows) == 30
+        for row in rows:
+            on_edge = cone_search(
+                ctx.archive, mission="demo", ra=150.0, dec=2.0, radius=row["distance"]
+            )
+            ids = [r[names.index("source_id")] for r in on_edge.rows]
+            assert row["source_id"] in ids, row
+            assert all(r[names.index("distance")] <= row["distance"] for r in on_edge.rows)
+    finally:
+        close_contexts()
+    edge = rows[-1]
+    response = httpx.get(
+        f"{pg_service.url}/scs/demo/sources",
+        params={"RA": "150.0", "DEC": "2.0", "SR": repr(edge["distance"])},
+    )
+    table = Table.read(io.BytesIO(response.content), format="votable")
+    assert edge["source_id"] in {int(s) for s in table["source_id"]}
 
 
 def test_taplint_reports_no_errors_on_postgres(pg_service: Service) -> None:

@@ -78,3 +78,16 @@ def angular_separation_scalar(ra1: float, dec1: float, ra2: float, dec2: float) 
     r1, d1, r2, d2 = map(math.radians, (ra1, dec1, ra2, dec2))
     h = math.sin((d2 - d1) / 2) ** 2 + math.cos(d1) * math.cos(d2) * math.sin((r2 - r1) / 2) ** 2
     return math.degrees(2 * math.asin(math.sqrt(min(1.0, max(0.0, h)))))
+
+
+# q3c's radial query and join keep distances strictly below the radius, and below
+# about 3e-6 deg they miss points (measured: at 1e-7 deg q3c finds half the sources
+# at distance 0). Its index search is given at least Q3C_MIN_DEG plus a margin; an
+# exact, inclusive distance test then decides.
+Q3C_PAD_DEG = 1e-9
+Q3C_MIN_DEG = 1e-4
+
+
+def q3c_search_radius(radius_deg: float) -> float:
+    """The radius to give q3c's index search so it misses nothing within ``radius_deg``."""
+    return max(radius_deg, Q3C_MIN_DEG) + Q3C_PAD_DEG

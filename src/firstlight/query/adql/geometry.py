@@ -29,7 +29,13 @@ import sqlglot
 from sqlglot import exp
 
 from firstlight.domain.regions import Cap, Poly, centroid, polygon_area
-from firstlight.domain.sky import angular_separation_scalar, cone_ranges
+from firstlight.domain.sky import (
+    Q3C_MIN_DEG,
+    Q3C_PAD_DEG,
+    angular_separation_scalar,
+    cone_ranges,
+    q3c_search_radius,
+)
 from firstlight.query.adql.errors import AdqlError
 
 _RAD = math.pi / 180
@@ -362,20 +368,13 @@ class HealpixSpatial(Spatial):
         return exact if prefilter is None else _and(prefilter, exact)
 
 
-# q3c's radial query and join keep distances strictly below the radius, and below
-# about 3e-6 deg it misses points (measured: at 1e-7 deg it finds half the
-# sources at distance 0). It is given at least _Q3C_MIN_DEG plus a margin; the
-# exact, inclusive distance test then decides.
-_Q3C_PAD_DEG = 1e-9
-_Q3C_MIN_DEG = 1e-4
-
-
 def _q3c_radius(radius: exp.Expr) -> exp.Expr:
+    """q3c's search radius (``domain.sky.q3c_search_radius``), the exact test deciding."""
     r = number(radius)
     if r is not None:
-        return _lit(max(r, _Q3C_MIN_DEG) + _Q3C_PAD_DEG)
-    widened = _fn("GREATEST", _paren(radius), _lit(_Q3C_MIN_DEG))
-    return _add(widened, _lit(_Q3C_PAD_DEG))
+        return _lit(q3c_search_radius(r))
+    widened = _fn("GREATEST", _paren(radius), _lit(Q3C_MIN_DEG))
+    return _add(widened, _lit(Q3C_PAD_DEG))
 
 
 class Q3cSpatial(Spatial):

@@ -21,11 +21,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, func, literal, text
+from sqlalchemy import ColumnElement, Connection, Table, and_, func, literal, text
 from sqlalchemy.schema import CreateTable
 
 from firstlight.domain.manifest import DataType, TableDefinition
 from firstlight.domain.release import CatalogueTable
+from firstlight.domain.sky import q3c_search_radius
 from firstlight.storage import fulltext
 from firstlight.storage.backends.pgcopy import HEADER, TRAILER, encode_ahead, fixed_width
 from firstlight.storage.backends.pgindex import run_concurrently
@@ -261,7 +262,11 @@ class PostgresBackend:
         dec: float,
         radius: float,
     ) -> tuple[ColumnElement[bool], ColumnElement[float]]:
-        ra0, dec0, r = literal(ra), literal(dec), literal(radius)
-        # q3c_join plans 4 index ranges where q3c_radial_query plans 50 (same rows).
-        predicate = func.q3c_join(ra0, dec0, ra_col, dec_col, r).is_(True)
-        return predicate, func.q3c_dist(ra_col, dec_col, ra0, dec0)
+        ra0, dec0 = literal(ra), literal(dec)
+        # q3c_join plans 4 index ranges where q3c_radial_query plans 50 (same rows). It
+        # keeps distances strictly below its radius and misses points below ~3e-6 deg:
+        # it searches a widened radius and the exact distance <= radius decides, as ADQL.
+        search = literal(q3c_search_radius(radius))
+        distance = func.q3c_dist(ra_col, dec_col, ra0, dec0)
+        predicate = func.q3c_join(ra0, dec0, ra_col, dec_col, search).is_(True)
+        return and_(predicate, distance <= literal(radius)), distance
