@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from firstlight.config import Settings
 from firstlight.query.tap import run_adql
 from firstlight.services.context import Context, close_contexts, context_for
-from firstlight.storage.reader import open_query_engine, query_url
+from firstlight.storage.reader import grant_public_access, open_query_engine, query_url
 from tests.deliveries import generated
+from tests.processes import wait_for
 from tests.steps import release
 
 LEDGER = ("deliveries", "findings", "stage_runs")
@@ -111,3 +113,40 @@ def test_sqlite_query_engine_is_read_only(ctx: Context, tmp_path: Path) -> None:
             conn.execute(text("DELETE FROM releases"))
     finally:
         engine.dispose()
+
+
+def _blocked_by(engine: Engine, pid: int) -> bool:
+    with engine.connect() as conn:
+        waiting = conn.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY (pg_blocking_pids(pid))"),
+            {"pid": pid},
+        ).scalar_one()
+    return bool(waiting)
+
+
+def test_grant_changes_at_once_wait_for_each_other(pg: Context) -> None:
+    """Two promotions (of different missions) bring the grants up to date at the same moment:
+    the second waits for the first, instead of failing with "tuple concurrently updated"."""
+    engine, role = pg.archive.engine, pg.settings.query_role
+    with engine.begin() as conn:
+        grant_public_access(conn, role)  # the role exists from here on
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with engine.begin() as conn:
+                grant_public_access(conn, role, create=False)
+        except BaseException as exc:  # reported in the test's thread
+            errors.append(exc)
+
+    with engine.connect() as first:
+        tx = first.begin()
+        grant_public_access(first, role, create=False)
+        pid = first.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        thread = threading.Thread(target=second)
+        thread.start()
+        wait_for("the second grant change waiting", lambda: _blocked_by(engine, pid), 120)
+        tx.commit()
+    thread.join(120)
+    assert not thread.is_alive()
+    assert not errors, errors

@@ -16,7 +16,8 @@ authentication decides). The database itself is the embargo guard for it:
 
 Grants are made when the query engine opens (``open_query_engine``, which
 creates the role), by each promotion (``PostgresBackend.publish_current``)
-and by the embargo schedule, if the role exists. All idempotent.
+and by the embargo schedule, if the role exists. All idempotent, and one
+transaction at a time (``lock_grants``).
 
 SQLite: the archive file opened with ``mode=ro``. Oracle: the archive URL
 unless ``query_database_url`` names a read-only account.
@@ -40,6 +41,10 @@ from firstlight.storage.schema import (
 )
 
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# "gran": serialises grant changes. PostgreSQL updates an object's ACL without a lock,
+# so two transactions granting on the same table or schema at once (promotions of two
+# missions, the embargo schedule) fail with "tuple concurrently updated".
+_GRANTS_LOCK_KEY = 0x6772616E
 READABLE_TABLES = tuple(
     t.name for t in (releases, current_releases, release_tables, observations, products)
 )
@@ -102,6 +107,15 @@ def role_exists(conn: Connection, role: str) -> bool:
     return found.first() is not None
 
 
+def lock_grants(conn: Connection) -> None:
+    """Wait for any other transaction changing grants; held until this one ends.
+
+    Take it before anything else another grant change might wait for (a promotion
+    takes it before replacing its mission's views), so the wait cannot deadlock.
+    """
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_GRANTS_LOCK_KEY})")
+
+
 def grant_public_access(conn: Connection, role: str, *, create: bool = True) -> None:
     """Grant the role exactly what is public now; revoke catalogues that are not.
 
@@ -109,6 +123,7 @@ def grant_public_access(conn: Connection, role: str, *, create: bool = True) -> 
     start does it); else, as at promotion, grant only if the role exists, so
     an archive whose owner may not create roles still promotes.
     """
+    lock_grants(conn)
     if create:
         ensure_role(conn, role)
     elif not role_exists(conn, role):

@@ -32,7 +32,7 @@ from firstlight.storage.backends.pgcopy import HEADER, TRAILER, encode_ahead, fi
 from firstlight.storage.backends.pgindex import run_concurrently
 from firstlight.storage.backends.skyorder import in_pixel_order
 from firstlight.storage.catalogues import BulkLoader, Chunk, catalogue_table, chunk_to_rows
-from firstlight.storage.reader import grant_public_access
+from firstlight.storage.reader import grant_public_access, lock_grants
 
 PG_TYPES: dict[DataType, str] = {
     DataType.BOOLEAN: "bool",
@@ -229,6 +229,9 @@ class PostgresBackend:
         self.index_observations(conn, release_key)
 
     def publish_current(self, conn: Connection, mission: str, tables: list[CatalogueTable]) -> None:
+        if self.reader_role is not None:
+            # Before the views: a grant change waiting on them would deadlock with us.
+            lock_grants(conn)
         schema = _ident(conn, mission)
         conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         for tab in tables:
