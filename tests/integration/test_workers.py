@@ -261,7 +261,9 @@ def test_a_worker_killed_mid_run_leaves_nothing_and_the_other_releases_its_deliv
     assert entry.state is DeliveryState.RELEASED, entry.reason
     assert entry.attempts >= 2  # taken over, not the first attempt finishing
     # The run's own log line reaches the survivor's log a moment after the ledger's commit.
-    wait_for("the release's line in the survivor's log", lambda: path.name in survivor.released(), 120)
+    wait_for(
+        "the release's line in the survivor's log", lambda: path.name in survivor.released(), 120
+    )
     crashed = wait_for(
         "the killed run marked Crashed (heartbeats stopped)",
         lambda: (
