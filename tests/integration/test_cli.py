@@ -271,6 +271,28 @@ def test_quarantine_list_show_and_retry_after_a_fix(ctx: Context, settings: Sett
     assert code == 1 and "refused: " in output and "released, not quarantined" in output
 
 
+def test_a_delivery_rejected_uncopied_is_listed_shown_and_not_retried(
+    ctx: Context, settings: Settings
+) -> None:
+    from tests.steps import release_or_quarantine
+
+    delivery = generated(settings.data_dir / "producer", rows=100)
+    os.mkfifo(delivery / "pipe")  # cannot be copied byte-identically: rejected in place
+    settings.inbox_dir.mkdir(parents=True, exist_ok=True)
+    moved = delivery.rename(settings.inbox_dir / delivery.name)
+    release_or_quarantine(ctx, moved)
+
+    code, output = _run("quarantine", "list", "--json")
+    [rejected] = json.loads(output)
+    assert rejected["state"] == "rejected" and rejected["quarantine_path"] is None
+    name = f"{rejected['mission']}/{rejected['delivery_id']}"
+    code, output = _run("quarantine", "show", name)
+    assert code == 0 and "not copied to quarantine" in output and "named pipe" in output
+    assert "[quarantine.uncopyable]" in output and "None" not in output
+    code, output = _run("quarantine", "retry", name)
+    assert code == 1 and "without a quarantine copy" in output
+
+
 def test_quarantine_show_of_a_gate_rejection_has_its_findings_and_decision(
     ctx: Context, settings: Settings
 ) -> None:

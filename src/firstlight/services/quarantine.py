@@ -186,10 +186,14 @@ def _check_identical(source: Path, copy: Path) -> None:
 
 
 def quarantined(ctx: Context) -> list[LedgerEntry]:
-    """Deliveries whose last word was quarantine or rejection, newest first."""
-    held = [e for e in ctx.archive.ledger.entries() if e.quarantine_path]
+    """Deliveries whose last word was quarantine or rejection, newest first (those left
+    in place uncopied too: their reason says where)."""
     return sorted(
-        (e for e in held if e.state in (DeliveryState.QUARANTINED, DeliveryState.REJECTED)),
+        (
+            e
+            for e in ctx.archive.ledger.entries()
+            if e.state in (DeliveryState.QUARANTINED, DeliveryState.REJECTED)
+        ),
         key=lambda e: e.finished_at or e.arrived_at,
         reverse=True,
     )
@@ -235,6 +239,13 @@ def retry_quarantined(ctx: Context, delivery_pk: int) -> Path:
     under a hidden name and renamed into place, so a watcher sees it complete.
     """
     entry = ctx.archive.ledger.entry(delivery_pk)
+    if entry.state in (DeliveryState.QUARANTINED, DeliveryState.REJECTED) and (
+        entry.quarantine_path is None
+    ):
+        raise ConflictError(
+            f"{entry.mission}/{entry.delivery_id} (ledger id {delivery_pk}) was rejected "
+            "without a quarantine copy (the reason says where it was left): deliver it again"
+        )
     if entry.quarantine_path is None or entry.state not in (
         DeliveryState.QUARANTINED,
         DeliveryState.REJECTED,
