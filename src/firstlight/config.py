@@ -49,7 +49,15 @@ class Settings(BaseSettings):
         description="Heap a child process parsing one delivered file may use (RLIMIT_DATA).",
     )
     validate_seconds: float = Field(
-        default=1800, gt=0, description="Time one check on one delivered file may take."
+        default=1800, gt=0, description="Time the checks of one delivered file may take."
+    )
+    validate_processes: int = Field(
+        default=2,
+        gt=0,
+        description=(
+            "Files of one delivery checked at once, each in its own child under the limits "
+            "above (memory: up to this many times validate_memory_mib)."
+        ),
     )
     cluster_catalogues: bool = Field(
         default=True,

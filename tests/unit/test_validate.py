@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from firstlight.checks.isolation import Limits
 from firstlight.checks.rules import FormatRules, load_rules
 from firstlight.checks.validate import FILE_CHECKS, FileContext, validate_delivery
 from firstlight.domain.findings import Finding
@@ -127,3 +128,32 @@ def test_more_checks_join_as_functions(tmp_path: Path, rules: FormatRules) -> No
     assert [p for p, _ in seen] == [f.path for f in manifest.files]
     assert {rows for _, rows in seen} == {5}
     assert sorted(f.file or "" for f in report.findings) == ["stars.fits", "stars.parquet"]
+
+
+def broken_check(ctx: FileContext) -> list[Finding]:
+    """A check with a bug on one kind of file (module level: the sandbox pickles it)."""
+    if ctx.entry.path == "img.fits":
+        raise RuntimeError("a bug")
+    return []
+
+
+def test_files_checked_at_once_in_the_sandbox_report_as_in_process(
+    tmp_path: Path, rules: FormatRules
+) -> None:
+    dec = values()["dec"]
+    dec[3] = 91.0
+    manifest = make_delivery(tmp_path / "d", image_cards={"OBJECT": None})
+    (tmp_path / "d" / "stars.fits").unlink()
+    write_fits(tmp_path / "d" / "stars.fits", values(dec=dec))
+    checks = (broken_check, *FILE_CHECKS)
+    in_process = validate_delivery(tmp_path / "d", manifest, rules, checks=checks)
+    limits = Limits(memory_bytes=2**31, seconds=600)
+    isolated = validate_delivery(
+        tmp_path / "d", manifest, rules, checks=checks, limits=limits, processes=3
+    )
+    assert isolated.findings == in_process.findings  # the same, in the manifest's order
+    # The crash costs one finding; the file's other checks still ran (its missing OBJECT).
+    on_image = [(f.check, f.file) for f in isolated.findings if f.file == "img.fits"]
+    assert ("validate.crash", "img.fits") in on_image
+    assert any(check.startswith("fits.") for check, _ in on_image)
+    assert any(f.check == "table.dec_range" for f in isolated.findings)

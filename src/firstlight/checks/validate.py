@@ -15,6 +15,7 @@ delivery in one round, not one kind per resend.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,35 +97,75 @@ def validate_delivery(
     limits: Limits | None = None,
     suites: Suites | None = None,
     results_dir: Path | None = None,
+    processes: int = 1,
 ) -> Report:
     """Run ``checks`` on every file the manifest lists; one report for the delivery.
 
-    With ``limits``, each check runs in a child process under them (see
-    ``checks.isolation``): what the worker runs untrusted parsers with. With
-    ``suites``, catalogues also go through their expectation suite, which
-    writes its validation results to ``results_dir`` (for Data Docs).
+    With ``limits``, each file's checks run in a child process under them (see
+    ``checks.isolation``), up to ``processes`` files at once: what the worker runs
+    untrusted parsers with. With ``suites``, catalogues also go through their
+    expectation suite, which writes its validation results to ``results_dir`` (for
+    Data Docs). Findings come in the manifest's order of files whatever the order
+    in which their children finish.
     """
-    report = Report(step=STEP)
-    for entry in manifest.files:
-        ctx = FileContext(
-            path=delivery_dir / entry.path,
-            entry=entry,
-            mission=manifest.mission,
-            rules=rules,
-            chunk_rows=chunk_rows,
-            suites=suites,
-            results_dir=results_dir,
+    jobs = [
+        FileJob(
+            FileContext(
+                path=delivery_dir / entry.path,
+                entry=entry,
+                mission=manifest.mission,
+                rules=rules,
+                chunk_rows=chunk_rows,
+                suites=suites,
+                results_dir=results_dir,
+            ),
+            checks,
         )
-        readable = True
-        for check in checks:
-            if check in AFTER_READABLE and not readable:
-                continue
-            if limits is None:
-                found = check(ctx)
-            else:
-                found = run_isolated(check, ctx, limits, file=entry.path)
-            report.extend(found)
-            readable = readable and not any(
-                f.severity is Severity.ERROR and f.check in UNREADABLE for f in found
-            )
+        for entry in manifest.files
+    ]
+    if limits is None:
+        found = [checks_of_file(job) for job in jobs]
+    else:
+        sandboxed = limits
+
+        def isolated(job: FileJob) -> list[Finding]:
+            return run_isolated(checks_of_file, job, sandboxed, file=job.file.entry.path)
+
+        # Threads only wait on their children: the parsing runs in the children.
+        with ThreadPoolExecutor(max_workers=max(1, processes)) as pool:
+            found = list(pool.map(isolated, jobs))
+    report = Report(step=STEP)
+    for findings in found:
+        report.extend(findings)
     return report
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """One file and the checks to run on it, in one sandbox child."""
+
+    file: FileContext
+    checks: tuple[FileCheck, ...]
+
+
+def checks_of_file(job: FileJob) -> list[Finding]:
+    """The checks of one file in order; one in ``AFTER_READABLE`` only if those before
+    it could read the file. A check that raises costs one finding, not the others'."""
+    findings: list[Finding] = []
+    readable = True
+    for check in job.checks:
+        if check in AFTER_READABLE and not readable:
+            continue
+        try:
+            found = check(job.file)
+        except MemoryError:
+            raise  # the sandbox reports the memory limit
+        except Exception as exc:
+            name = getattr(check, "__name__", "check")
+            reason = f"{name} failed: {type(exc).__name__}: {exc}"[:2000]
+            found = [Finding(check="validate.crash", reason=reason, file=job.file.entry.path)]
+        findings.extend(found)
+        readable = readable and not any(
+            f.severity is Severity.ERROR and f.check in UNREADABLE for f in found
+        )
+    return findings

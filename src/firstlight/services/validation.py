@@ -59,6 +59,7 @@ def validate(ctx: Context, ticket: Ticket) -> Report:
             limits=limits,
             suites=suites,
             results_dir=results,
+            processes=ctx.settings.validate_processes,
         )
         job = DeliveryExpectations(
             delivery_dir=ticket.path,
