@@ -346,6 +346,8 @@ def quarantine_show(delivery: DeliveryArgument, as_json: JsonOption = False) -> 
         out.print(f"Data Docs: {escape(Path(entry.data_docs).resolve().as_uri())}")
     for f in view.findings:
         out.print(f"- {escape(f.describe())}{' (warning)' if f.severity == 'warning' else ''}")
+    if not view.findings:
+        out.print("no findings recorded")
 
 
 def _quarantine_lines(view: QuarantineView) -> list[str]:
@@ -378,8 +380,6 @@ def _quarantine_lines(view: QuarantineView) -> list[str]:
                 f"gate: anomaly score {gate.anomaly_score:.4g} "
                 f"(threshold {gate.anomaly_threshold:.4g}{model})"
             )
-    if not view.findings:
-        lines.append("no findings recorded")
     return lines
 
 
