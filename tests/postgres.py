@@ -154,3 +154,21 @@ def database_from_template(admin_url: str, template: str) -> Iterator[str]:
         yield sqlalchemy_url(admin_url, name)
     finally:
         _drop(admin_url, name)
+
+
+@contextmanager
+def database_refusing_pgsphere(admin_url: str) -> Iterator[str]:
+    """A fresh database where ``CREATE EXTENSION pg_sphere`` fails (a type of its name is
+    taken), as on a server whose pgsphere is missing or broken; yields its URL."""
+    name = _new_name("test")
+    with _admin(admin_url) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        with psycopg.connect(
+            _database_url(admin_url, name), autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+        ) as conn:
+            conn.execute("CREATE EXTENSION q3c")
+            conn.execute("CREATE TYPE spoint AS (x integer)")
+        yield sqlalchemy_url(admin_url, name)
+    finally:
+        _drop(admin_url, name)

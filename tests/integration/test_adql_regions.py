@@ -7,6 +7,7 @@ loaded machine); each test reads it only.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,3 +113,109 @@ def test_centroid_of_constant_shapes(regions_ctx: Context) -> None:
     w = 1 / np.cos(np.radians(20))  # ADQL 2.1's BOX: its width is an angle on the sky
     box = _numpy_centroid(f"POLYGON ICRS {10 - w} 19 {10 + w} 19 {10 + w} 21 {10 - w} 21")
     np.testing.assert_allclose(row[2], box, atol=1e-9)
+
+
+# Shapes around the delivered footprints (two image boxes near (150.28, 1.79) and
+# (149.68, 2.20), a spectrum's and a light curve's circles), both ways round.
+PREDICATES = {
+    "INTERSECTS(s_region, CIRCLE(150.28, 1.79, 0.01))": "CIRCLE ICRS 150.28 1.79 0.01",
+    "INTERSECTS(CIRCLE(149.7, 2.2, 0.05), s_region)": "CIRCLE ICRS 149.7 2.2 0.05",
+    "CONTAINS(s_region, CIRCLE(150.0, 2.0, 1.0))": "CIRCLE ICRS 150.0 2.0 1.0",
+    "CONTAINS(CIRCLE(150.28, 1.79, 0.001), s_region)": "CIRCLE ICRS 150.28 1.79 0.001",
+    "CONTAINS(s_region, POLYGON(149, 0.5, 151, 0.5, 151, 2.3, 149, 2.3))": (
+        "POLYGON ICRS 149 0.5 151 0.5 151 2.3 149 2.3"
+    ),
+    "INTERSECTS(s_region, BOX(150.39, 2.46, 0.01, 0.01))": None,
+    "CONTAINS(POINT(150.28, 1.79), s_region)": "POSITION ICRS 150.28 1.79",
+    "INTERSECTS(s_region, POINT(149.65, 2.2))": "POSITION ICRS 149.65 2.2",
+}
+
+
+def test_s_region_predicates_both_ways_round_match_the_regions(regions_ctx: Context) -> None:
+    """Each backend's answer (pgsphere's stored values on PostgreSQL, the service's own
+    geometry on SQLite) equals the exact relation of the delivered regions."""
+    from firstlight.domain.regions import parse_stcs, relate
+
+    rows = _query(regions_ctx, "SELECT obs_id, s_region FROM ivoa.obscore ORDER BY obs_id")
+    regions = {str(obs_id): parse_stcs(str(text)) for obs_id, text in rows}
+    w = 0.01 / np.cos(np.radians(2.46))
+    box = (
+        f"POLYGON ICRS {150.39 - w} 2.455 {150.39 + w} 2.455 {150.39 + w} 2.465 {150.39 - w} 2.465"
+    )
+    for predicate, shape in PREDICATES.items():
+        other = parse_stcs(shape or box)
+        region_first = predicate.split("(", 1)[1].startswith("s_region")
+        kind = predicate.split("(")[0]
+        expected = {
+            obs_id
+            for obs_id, region in regions.items()
+            if (relate(kind, region, other) if region_first else relate(kind, other, region))
+        }
+        found = {
+            str(r[0])
+            for r in _query(regions_ctx, f"SELECT obs_id FROM ivoa.obscore WHERE {predicate} = 1")
+        }
+        assert found == expected, predicate
+        assert expected, f"{predicate}: a case that finds nothing proves little"
+        negated = {
+            str(r[0])
+            for r in _query(regions_ctx, f"SELECT obs_id FROM ivoa.obscore WHERE {predicate} = 0")
+        }
+        assert negated == set(regions) - expected, predicate
+
+
+def test_postgresql_reads_s_region_through_pgsphere_gist_indexes(
+    regions_ctx: Context,
+) -> None:
+    if regions_ctx.archive.engine.dialect.name != "postgresql":
+        pytest.skip("pgsphere is PostgreSQL's")
+    from sqlalchemy import text
+
+    from firstlight.domain.manifest import now_utc
+    from firstlight.query.adql import translate_adql
+    from firstlight.query.public import public_tables
+
+    adql = "SELECT obs_id FROM ivoa.obscore WHERE INTERSECTS(s_region, CIRCLE(150, 2, 1)) = 1"
+    with regions_ctx.archive.engine.connect() as conn, conn.begin() as transaction:
+        sql = translate_adql(adql, public_tables(conn, regions_ctx.archive, now=now_utc()),
+                             "postgresql").sql  # fmt: skip
+        # Four rows, and the release's own indexes win: whether the GiST indexes can
+        # serve the predicate as rendered, without a sequential scan.
+        condition = sql.split(") AS obscore WHERE ", 1)[1]
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        probe = (
+            "EXPLAIN SELECT 1 FROM (SELECT s_region_scircle AS _scircle, s_region_spoly AS "
+            f"_spoly FROM observations) AS obscore WHERE {condition}"
+        )
+        plan = "\n".join(str(r[0]) for r in conn.execute(text(probe)))
+        transaction.rollback()
+    assert "ix_observations_spoly" in plan and "ix_observations_scircle" in plan, plan
+    assert "regexp" not in sql.lower()  # the stored values, not the text of every row
+
+
+def test_postgresql_without_pgsphere_migrates_and_says_why_regions_fail(
+    pg_template: str, tmp_path: Path
+) -> None:
+    """Migration 0006 leaves the archive as it was where pg_sphere cannot be created."""
+    from firstlight.query.adql import AdqlError
+    from tests.postgres import database_refusing_pgsphere
+
+    with database_refusing_pgsphere(pg_server_url()) as url:
+        ctx = context_for(Settings(data_dir=tmp_path / "archive", database_url=url))
+        try:
+            release(ctx, generated(tmp_path / "producer", rows=100))
+            assert _query(ctx, "SELECT COUNT(*) FROM ivoa.obscore") == [(4,)]
+            with ctx.archive.engine.connect() as conn:
+                columns = {
+                    str(r[0])
+                    for r in conn.exec_driver_sql(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_name = 'observations'"
+                    )
+                }
+            assert "s_region" in columns and "s_region_spoly" not in columns
+            with pytest.raises(AdqlError, match="lacks pgsphere"):
+                _query(ctx, "SELECT obs_id FROM ivoa.obscore WHERE "
+                       "INTERSECTS(s_region, CIRCLE(150, 2, 1)) = 1")  # fmt: skip
+        finally:
+            close_contexts()

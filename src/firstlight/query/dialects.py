@@ -78,6 +78,10 @@ class QueryDialect:
     def spatial(self, healpix_order: int, indexed: Mapping[str, Indexed]) -> Spatial:
         return HealpixSpatial(self.distance, healpix_order, indexed)
 
+    def sphere_regions(self, conn: Connection) -> bool:
+        """Whether ``observations`` holds s_region as pgsphere values too (migration 0006)."""
+        return False
+
     # -- functions ADQL defines -------------------------------------------------
 
     def rounded(
@@ -197,6 +201,21 @@ class PostgresQuery(QueryDialect):
 
     def spatial(self, healpix_order: int, indexed: Mapping[str, Indexed]) -> Spatial:
         return Q3cSpatial(self.distance, healpix_order, indexed)
+
+    def sphere_regions(self, conn: Connection) -> bool:
+        # Decided once per database by its migrations: read once per URL.
+        key = str(conn.engine.url)
+        found = _SPHERE_REGIONS.get(key)
+        if found is None:
+            found = (
+                conn.exec_driver_sql(
+                    "SELECT 1 FROM information_schema.columns WHERE table_name = 'observations' "
+                    "AND column_name = 's_region_spoly' AND table_schema = current_schema()"
+                ).first()
+                is not None
+            )
+            _SPHERE_REGIONS[key] = found
+        return found
 
     def rounded(
         self, how: str, value: exp.Expr, digits: exp.Expr, *, single: bool, integer: bool
@@ -398,6 +417,7 @@ def _haversine(a: Point, b: Point) -> exp.Expr:
     return exp.Mul(this=angle, expression=exp.convert(2 / _RAD))
 
 
+_SPHERE_REGIONS: dict[str, bool] = {}
 _DIALECTS: dict[str, QueryDialect] = {
     d.name: d for d in (PostgresQuery(), SqliteQuery(), OracleQuery())
 }

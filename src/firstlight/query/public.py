@@ -138,6 +138,8 @@ class ObscoreSource:
 
     release_keys: tuple[str, ...]
     now: datetime
+    # s_region also as pgsphere values, GiST-indexed (PostgreSQL with pg_sphere: 0006).
+    sphere_regions: bool = False
 
 
 @dataclass(frozen=True)
@@ -389,7 +391,8 @@ def public_tables(conn: Connection, archive: Archive, *, now: datetime) -> list[
     # Imported here: query.dialects imports this module (through query.adql).
     from firstlight.query.dialects import query_dialect
 
-    healpix = query_dialect(archive.engine.dialect.name).healpix
+    dialect = query_dialect(archive.engine.dialect.name)
+    healpix = dialect.healpix
     public = PublicAt(now)
     promoted = public.releases(conn)
     current = {r.release_key: r.mission for r in promoted if r.current}
@@ -406,7 +409,7 @@ def public_tables(conn: Connection, archive: Archive, *, now: datetime) -> list[
             description="ObsCore 1.1: one row per public observation of every public release",
             table_type="view",
             columns=OBSCORE_COLUMNS,
-            source=ObscoreSource(rule.release_keys, rule.now),
+            source=ObscoreSource(rule.release_keys, rule.now, dialect.sphere_regions(conn)),
         )
     ]
     for rel in promoted:
@@ -467,7 +470,7 @@ def public_tables_now(conn: Connection, archive: Archive, *, now: datetime) -> l
 def _at(table: PublicTable, now: datetime) -> PublicTable:
     source = table.source
     if isinstance(source, ObscoreSource):
-        return replace(table, source=ObscoreSource(source.release_keys, now))
+        return replace(table, source=replace(source, now=now))
     return table
 
 

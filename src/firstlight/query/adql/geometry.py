@@ -77,6 +77,8 @@ class Indexed:
     ra: str
     dec: str
     healpix: str | None
+    # s_region as pgsphere's (circle, polygon) columns, GiST-indexed, where stored.
+    regions: tuple[str, str] | None = None
 
 
 def number(node: exp.Expr) -> float | None:
@@ -412,16 +414,55 @@ class Q3cSpatial(Spatial):
 
     # Regions: pgsphere's types, read from the row's STC-S text (circle or polygon).
 
+    def _by_kind(
+        self,
+        region: RegionColumn,
+        test: Callable[[exp.Expr], exp.Expr],
+        otherwise: exp.Expr | None = None,
+        *,
+        indexable: bool = True,
+    ) -> exp.Expr:
+        """``test`` of the row's region as pgsphere's circle or polygon: its stored,
+        GiST-indexed values where the archive has them, else read from its text.
+
+        ``indexable=False``: a CASE, which the planner never negates into the test's
+        NEGATOR (pgsphere 1.2's ``spoly !&& spoly`` is false for disjoint polygons).
+        """
+        col = region.column
+        alias = col.table if isinstance(col, exp.Column) else ""
+        found = self.indexed.get(alias)
+        if found is None or found.regions is None:
+            return _by_region_kind(region, test, otherwise)
+        circle, polygon = (exp.column(c, table=alias) for c in found.regions)
+        if otherwise is not None:  # a value (AREA): the one of the row's kind
+            return _fn("COALESCE", test(polygon), test(circle))
+        if not indexable:
+            kinds = [
+                exp.If(
+                    this=exp.Not(this=exp.Is(this=c, expression=exp.Null())), true=test(c.copy())
+                )
+                for c in (polygon, circle)
+            ]
+            return exp.Case(ifs=kinds, default=exp.false())
+
+        # The row's own kind answers (the other column is NULL: never a NULL answer, so
+        # NOT works), and each side can use its GiST index.
+        def side(column: exp.Expr) -> exp.Expr:
+            known = exp.Not(this=exp.Is(this=column, expression=exp.Null()))
+            return _paren(exp.And(this=known, expression=test(column.copy())))
+
+        return _paren(exp.Or(this=side(polygon), expression=side(circle)))
+
     def region_has_point(self, region: RegionColumn, p: Point) -> exp.Expr:
         point = _fn("spoint", _fn("RADIANS", p.ra), _fn("RADIANS", p.dec))
-        return _by_region_kind(
+        return self._by_kind(
             region, lambda r: exp.ArrayContainedBy(this=point.copy(), expression=r)
         )
 
     def region_area(self, region: RegionColumn) -> exp.Expr:
         # pgsphere's AREA is in steradians.
         sr_to_deg2 = _lit((180 / math.pi) ** 2)
-        return _by_region_kind(region, lambda r: _mul(_fn("AREA", r), sr_to_deg2), exp.Null())
+        return self._by_kind(region, lambda r: _mul(_fn("AREA", r), sr_to_deg2), exp.Null())
 
     def region_centroid(self, region: RegionColumn) -> Point:
         # pgsphere (1.2) has no centroid of a polygon: the vertices are read from the
@@ -432,10 +473,12 @@ class Q3cSpatial(Spatial):
 
     def region_relation(self, kind: str, a: Shape, b: Shape) -> exp.Expr:
         op: type[exp.Binary] = exp.ArrayContainedBy if kind == "CONTAINS" else exp.ArrayOverlaps
+        # A polygon's overlap with a polygon: never where NOT could turn it into !&&.
+        safe = kind == "CONTAINS" or not (isinstance(a, Polygon) or isinstance(b, Polygon))
         if isinstance(a, RegionColumn):
-            return _by_region_kind(a, lambda r: op(this=r, expression=_sphere(b)))
+            return self._by_kind(a, lambda r: op(this=r, expression=_sphere(b)), indexable=safe)
         assert isinstance(b, RegionColumn)
-        return _by_region_kind(b, lambda r: op(this=_sphere(a), expression=r))
+        return self._by_kind(b, lambda r: op(this=_sphere(a), expression=r), indexable=safe)
 
 
 def _cast_udt(value: exp.Expr, type_name: str) -> exp.Expr:

@@ -62,6 +62,8 @@ if TYPE_CHECKING:  # query.dialects imports query.adql: the module is read at ca
     from firstlight.query.dialects import QueryDialect
 
 HEALPIX_ALIAS = "_hpx"  # ObsCore's HEALPix column inside its subquery (hidden)
+# s_region as pgsphere's circle and polygon inside the subquery (hidden), where stored.
+SPHERE_ALIASES = {"s_region_scircle": "_scircle", "s_region_spoly": "_spoly"}
 
 _CAST_TYPES = {
     "boolean": "BOOLEAN",
@@ -282,7 +284,8 @@ def _indexed(aliases: dict[str, PublicTable], dialect: QueryDialect) -> dict[str
         if isinstance(source, CatalogueSource) and source.ra and source.dec:
             out[alias] = Indexed(source.ra, source.dec, source.healpix if healpix else None)
         elif isinstance(source, ObscoreSource):
-            out[alias] = Indexed("s_ra", "s_dec", HEALPIX_ALIAS if healpix else None)
+            regions = ("_scircle", "_spoly") if source.sphere_regions else None
+            out[alias] = Indexed("s_ra", "s_dec", HEALPIX_ALIAS if healpix else None, regions)
     return out
 
 
@@ -346,6 +349,8 @@ def _obscore(source: ObscoreSource, dialect: QueryDialect) -> exp.Query:
         cols.append(_alias(value, col.plain_name))
     if dialect.healpix:
         cols.append(_alias(exp.column("healpix", table="o"), HEALPIX_ALIAS))
+    if source.sphere_regions:
+        cols.extend(_alias(exp.column(c, table="o"), a) for c, a in SPHERE_ALIASES.items())
     released = exp.Or(
         this=exp.Is(this=exp.column("obs_release_date", table="o"), expression=exp.Null()),
         expression=exp.LTE(

@@ -25,7 +25,13 @@ _PG_LOCK_KEY = 0x66697273  # "firs": serialises concurrent upgrades of one datab
 
 # Objects the migrations create that the metadata does not describe on purpose:
 # backend-specific search structures, and the per-release catalogue tables.
-BACKEND_SPECIFIC = frozenset({"observations_fts", "ix_observations_q3c", "ix_observations_text"})
+BACKEND_SPECIFIC = frozenset(
+    {
+        "observations_fts", "ix_observations_q3c", "ix_observations_text",
+        # pgsphere's regions (0006), where the extension installs.
+        "s_region_scircle", "s_region_spoly", "ix_observations_scircle", "ix_observations_spoly",
+    }
+)  # fmt: skip
 
 
 def include_object(
