@@ -218,3 +218,36 @@ def test_null_columns_warn_and_required_ones_are_errors(tmp_path: Path) -> None:
     [note] = [f for f in findings if f.column is None]
     assert "'19930417' is not a FITS date" in note.reason
     assert note.severity is Severity.WARNING
+
+
+def _cube(tmp_path: Path, planes: int, ctype3: str = "FREQ") -> Path:
+    w = WCS(naxis=3)
+    w.wcs.ctype = ["RA---SIN", "DEC--SIN", ctype3]
+    w.wcs.crval = [83.63, 22.01, 1.42e9]
+    w.wcs.crpix = [5.5, 5.5, 1.0]
+    w.wcs.cdelt = [-0.001, 0.001, 1e5]
+    w.wcs.cunit = ["deg", "deg", "Hz"]
+    path = tmp_path / f"cube_{planes}.fits"
+    data = np.zeros((planes, 10, 10), np.float32)
+    fits.PrimaryHDU(data, header=w.to_header()).writeto(path)
+    return path
+
+
+def test_dataproduct_type_comes_from_the_data(tmp_path: Path) -> None:
+    """A 3-axis image with a spectral axis of many planes is a cube; a degenerate third
+    axis, a plain 2-D image, a spectrum and a time series keep their product type."""
+    cube = derive(_cube(tmp_path, 8))
+    assert cube.observation.dataproduct_type == "cube"
+    assert cube.sources["dataproduct_type"] == "header:NAXIS=3, NAXIS3=8 (FREQ)"
+    # Its footprint is the celestial plane's: centred on the reference position.
+    assert cube.observation.s_ra == pytest.approx(83.63, abs=1e-3)
+    assert cube.observation.s_region is not None
+    assert derive(_cube(tmp_path, 1)).observation.dataproduct_type == "image"
+    plain = derive(image(tmp_path))
+    assert plain.observation.dataproduct_type == "image"
+    assert plain.sources["dataproduct_type"] == "manifest:product_type (image)"
+    spec = derive(spectrum(tmp_path), ProductType.SPECTRUM)
+    assert spec.observation.dataproduct_type == "spectrum"
+    (tmp_path / "series").mkdir()
+    series = derive(spectrum(tmp_path / "series"), ProductType.TIMESERIES)
+    assert series.observation.dataproduct_type == "timeseries"

@@ -27,7 +27,7 @@ from firstlight.domain.findings import Finding, Severity
 from firstlight.domain.manifest import ObservationFields, ProductType
 from firstlight.domain.release import Observation, ObsField
 from firstlight.errors import InvalidInputError
-from firstlight.formats.fits_observation import HeaderValues, read_observation
+from firstlight.formats.fits_observation import HeaderValues, cube_axes, read_observation
 
 FITS_MIME = "application/fits"
 DEFAULT_CALIB_LEVEL = 2
@@ -110,6 +110,7 @@ def observation_from_fits(
             image = _image_hdu(hdul) if product_type is ProductType.IMAGE else None
             found = read_observation(hdul, image, filters or FilterTable())
             obs_id = _obs_id(hdul, image, rel)
+            cube = None if image is None else cube_axes(hdul[image].header)
     except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
         raise ObservationError(f"{rel}: cannot be read: {' '.join(str(exc).split())}") from exc
     _complete(found, declared)
@@ -119,7 +120,8 @@ def observation_from_fits(
         obs_collection=mission,
         obs_id=obs_id,
         obs_publisher_did=f"ivo://firstlight/{mission}?{release_key}/{rel}",
-        dataproduct_type=product_type.value,
+        # The data decide between an image and a cube; other types are the manifest's.
+        dataproduct_type="cube" if cube else product_type.value,
         calib_level=int(values.get(ObsField.CALIB_LEVEL, DEFAULT_CALIB_LEVEL)),
         target_name=values.get(ObsField.TARGET_NAME),
         s_ra=values.get(ObsField.S_RA),
@@ -141,6 +143,9 @@ def observation_from_fits(
     sources = {str(name): found.sources[name] for name in ObsField if name in found.sources}
     if ObsField.CALIB_LEVEL in missing:
         sources[str(ObsField.CALIB_LEVEL)] = "default"
+    sources["dataproduct_type"] = (
+        f"header:{cube}" if cube else f"manifest:product_type ({product_type.value})"
+    )
     return DerivedObservation(observation, sources, missing, tuple(found.notes))
 
 

@@ -173,6 +173,25 @@ def read_observation(hdul: Any, image_index: int | None, filters: BandLookup) ->
     return found
 
 
+def cube_axes(header: Any) -> str | None:
+    """How an image HDU is a cube, said from its header, or None (a plain image).
+
+    A cube has a third axis of more than one plane beside two celestial ones: a
+    spectral one (``CTYPE3`` such as FREQ, WAVE, VRAD) or any other (a degenerate
+    third axis of length 1, as radio images often carry, keeps it an image).
+    """
+    naxis = header.get("NAXIS")
+    if not isinstance(naxis, int) or naxis < 3:
+        return None
+    for axis in range(3, naxis + 1):
+        length = header.get(f"NAXIS{axis}")
+        if isinstance(length, int) and length > 1:
+            ctype = str(header.get(f"CTYPE{axis}", "")).strip()
+            said = f" ({ctype})" if ctype else ""
+            return f"NAXIS={naxis}, NAXIS{axis}={length}{said}"
+    return None
+
+
 # --- position ------------------------------------------------------------------------
 
 
