@@ -999,3 +999,55 @@ def test_text_search_is_plain_like_on_oracle() -> None:
     assert sql.count(" LIKE ") == 3 and "ESCAPE '/'" in sql
     assert "/_off" in sql  # the user's _ is escaped, not a LIKE wildcard
     assert "MATCH" not in sql and "to_tsvector" not in sql
+
+
+# --- TAP_UPLOAD: a private temporary table and the crossmatch that reads it ---------------
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_upload_statements_and_crossmatch_are_valid_oracle(version: tuple[int, int]) -> None:
+    """An uploaded table as a private temporary table (18c+: the session's own, kept across
+    the insert's commit), its rows as array DML, the drop, and an ADQL crossmatch joining it
+    with a catalogue (compiled only: no Oracle server here)."""
+    import sqlglot
+
+    from firstlight.query.adql import translate_adql
+    from firstlight.query.dialects import query_dialect
+    from firstlight.query.service.upload import UploadedTable
+    from tests.unit.test_adql import TABLES
+
+    dialect = oracle_dialect(version)
+    query = query_dialect("oracle")
+    columns = (
+        ColumnDef(name="ID", datatype=DataType.INT64),
+        ColumnDef(name="ra", datatype=DataType.FLOAT64),
+        ColumnDef(name="dec", datatype=DataType.FLOAT64),
+        ColumnDef(name="comment", datatype=DataType.STRING),
+    )
+    rows = ({"id": 1, "ra": 150.0, "dec": 2.0, "comment": "a"},)
+    upload = UploadedTable("Mine", columns, ((1, 150.0, 2.0, "a"),))
+    table = query.temporary_table("fl_upload_mine", columns)
+
+    create = str(CreateTable(table).compile(dialect=dialect))
+    assert create.startswith("\nCREATE PRIVATE TEMPORARY TABLE ora$ptt_fl_upload_mine (")
+    assert create.rstrip().endswith("ON COMMIT PRESERVE DEFINITION")
+    assert '"comment" VARCHAR2(4000 CHAR)' in create and "ra BINARY_DOUBLE" in create
+    # Unquoted, so stored upper case: the ORA$PTT_ prefix Oracle requires of the name.
+    assert dialect.denormalize_name(table.name).startswith("ORA$PTT_")  # type: ignore[attr-defined]
+    problems = ddl_problems(create)
+    problems += statement_problems(Execution(table.insert(), rows), dialect)
+    problems += statement_problems(Execution(DropTable(table), ()), dialect)
+    assert not problems, report(problems)
+
+    public = [*TABLES["sqlite"], upload.public_table(query)]
+    sql = translate_adql(
+        "SELECT u.id, s.source_id FROM TAP_UPLOAD.mine AS u JOIN demo.sources AS s "
+        "ON 1 = CONTAINS(POINT(s.ra, s.dec), CIRCLE(u.ra, u.dec, 0.001))",
+        public,
+        query,
+        maxrec=100,
+    ).sql
+    sqlglot.parse_one(sql, read="oracle")
+    assert "FROM ora$ptt_fl_upload_mine u" in sql or "FROM ora$ptt_fl_upload_mine AS u" in sql
+    assert "FETCH FIRST 101 ROWS ONLY" in sql and " LIMIT " not in sql
+    assert "ANG_SEP_DEG" not in sql.upper() and "ASIN(SQRT(" in sql.upper()  # haversine

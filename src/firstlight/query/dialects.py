@@ -18,17 +18,20 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from typing import ClassVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Column, Connection, MetaData, Table
 from sqlalchemy.engine import Dialect as SqlaDialect
 from sqlglot import exp
 
+from firstlight.domain.manifest import Column as ColumnDefinition
 from firstlight.query.adql.geometry import HealpixSpatial, Indexed, Point, Q3cSpatial, Spatial
+from firstlight.storage.backends.oracle import ORACLE_TYPES
+from firstlight.storage.catalogues import SQL_TYPES
 
 _SQLITE_PROGRESS_STEPS = 10_000  # VM instructions between two clock checks
 _NOTICEABLE_S = 0.05  # translation time worth a round trip to shorten the database's limit
@@ -55,7 +58,7 @@ class QueryDialect:
     sqlglot: ClassVar[str]  # sqlglot's name for the dialect
     healpix: ClassVar[bool] = True  # positions indexed by the HEALPix column
     # Where a session's temporary tables (TAP_UPLOAD) are: named in full so no archive
-    # table of the same name can stand in for one. None: no uploads on this database.
+    # table of the same name can stand in for one (None: a name no archive table can have).
     temporary_schema: ClassVar[str | None] = "temp"
     # Temporary tables are never auto-analysed; the planner needs their row count to
     # probe a catalogue's index once per uploaded row.
@@ -74,6 +77,14 @@ class QueryDialect:
     def values_from(self) -> exp.From | None:
         """The FROM a SELECT of literals needs (Oracle's ``dual``), if any."""
         return None
+
+    def temporary_table(self, name: str, columns: Sequence[ColumnDefinition]) -> Table:
+        """A table only this session sees, for one query's upload (lower-cased columns)."""
+        cols = [Column(c.name.lower(), SQL_TYPES[c.datatype]()) for c in columns]
+        return Table(name, MetaData(), *cols, prefixes=["TEMPORARY"])
+
+    def drop_temporary(self, conn: Connection, table: Table) -> None:
+        table.drop(conn, checkfirst=True)
 
     def spatial(self, healpix_order: int, indexed: Mapping[str, Indexed]) -> Spatial:
         return HealpixSpatial(self.distance, healpix_order, indexed)
@@ -286,7 +297,7 @@ class PostgresQuery(QueryDialect):
 class OracleQuery(QueryDialect):
     name = "oracle"
     sqlglot = "oracle"
-    temporary_schema = None
+    temporary_schema = None  # private temporary tables are the session's, unqualified
 
     def preparer(self) -> SqlaDialect:
         from sqlalchemy.dialects.oracle.base import OracleDialect
@@ -300,6 +311,22 @@ class OracleQuery(QueryDialect):
 
     def values_from(self) -> exp.From | None:
         return exp.From(this=exp.Table(this=exp.to_identifier("dual")))
+
+    def temporary_table(self, name: str, columns: Sequence[ColumnDefinition]) -> Table:
+        # A private temporary table (18c and later): its definition and rows are the
+        # session's own, kept across the commit that ends the upload's insert. Its name
+        # must carry the ORA$PTT_ prefix, which no other table may have.
+        cols = [Column(c.name.lower(), ORACLE_TYPES[c.datatype]()) for c in columns]
+        return Table(
+            f"ora$ptt_{name}",
+            MetaData(),
+            *cols,
+            prefixes=["PRIVATE TEMPORARY"],
+            oracle_on_commit="PRESERVE DEFINITION",
+        )
+
+    def drop_temporary(self, conn: Connection, table: Table) -> None:
+        table.drop(conn)  # never in ALL_TABLES, so no checkfirst; made just before
 
     def rounded(
         self, how: str, value: exp.Expr, digits: exp.Expr, *, single: bool, integer: bool

@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Column as SqlColumn
-from sqlalchemy import Connection, MetaData, Table
+from sqlalchemy import Connection, Table
 
 from firstlight.domain.manifest import Column
 from firstlight.formats.detect import FormatError
@@ -39,7 +38,7 @@ from firstlight.query.public import (
     adql_name,
 )
 from firstlight.query.service.params import ParameterError
-from firstlight.storage.catalogues import SQL_TYPES, to_python
+from firstlight.storage.catalogues import to_python
 
 SCHEMA = "tap_upload"
 _CHUNK_ROWS = 10_000
@@ -59,9 +58,8 @@ class UploadedTable:
     columns: tuple[Column, ...]
     rows: tuple[tuple[Any, ...], ...]
 
-    @property
-    def physical_name(self) -> str:
-        return f"fl_upload_{self.name.lower()}"
+    def _table(self, dialect: QueryDialect) -> Table:
+        return dialect.temporary_table(f"fl_upload_{self.name.lower()}", self.columns)
 
     def public_table(self, dialect: QueryDialect) -> PublicTable:
         columns = tuple(
@@ -85,37 +83,30 @@ class UploadedTable:
             source=CatalogueSource(
                 release_key="",
                 physical_schema=dialect.temporary_schema,
-                physical_name=self.physical_name,
+                physical_name=self._table(dialect).name,
                 ra=None,
                 dec=None,
                 healpix=None,
             ),
         )
 
-    def _table(self) -> Table:
-        cols = [SqlColumn(c.name.lower(), SQL_TYPES[c.datatype]()) for c in self.columns]
-        return Table(self.physical_name, MetaData(), *cols, prefixes=["TEMPORARY"])
-
     def create(self, conn: Connection) -> PublicTable:
         """Make and fill the temporary table on ``conn`` (in its own transaction)."""
         dialect = query_dialect(conn.dialect.name)
-        if dialect.temporary_schema is None:
-            raise ParameterError(
-                f"UPLOAD is not available on this archive's {dialect.name} database"
-            )
-        table = self._table()
+        table = self._table(dialect)
         with conn.begin():
             table.create(conn)
             if self.rows:
                 names = [c.name for c in table.columns]
                 conn.execute(table.insert(), [dict(zip(names, r, strict=True)) for r in self.rows])
             if dialect.analyse_temporary:
-                conn.exec_driver_sql(f"ANALYZE {self.physical_name}")
+                conn.exec_driver_sql(f"ANALYZE {table.name}")
         return self.public_table(dialect)
 
     def drop(self, conn: Connection) -> None:
+        dialect = query_dialect(conn.dialect.name)
         with conn.begin():
-            self._table().drop(conn, checkfirst=True)
+            dialect.drop_temporary(conn, self._table(dialect))
 
 
 def read_uploads(

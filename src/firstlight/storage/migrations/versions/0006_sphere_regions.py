@@ -51,6 +51,9 @@ COLUMNS = {"s_region_scircle": "firstlight_scircle", "s_region_spoly": "firstlig
 
 
 def _pgsphere_installed() -> bool:
+    if op.get_context().as_sql:  # offline (``upgrade --sql``): the script assumes it
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_sphere")
+        return True
     bind = op.get_bind()
     if (
         bind.exec_driver_sql(
