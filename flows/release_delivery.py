@@ -13,9 +13,10 @@ finished. While the run works it renews its claim on the delivery
 
 The gate (docs/gate.md) may hold a release: the run then *suspends* (its
 process exits and its worker slot is free) with a form in the Prefect UI
-(approve, reason, operator) showing the gate's reasons and scores. Approving
-reschedules the run, which resumes past the finished steps and promotes;
-reject quarantines with the reason.
+(decision, reason, operator: all required) showing the gate's reasons and
+scores. Approving reschedules the run, which resumes past the finished steps
+and promotes; reject quarantines with the reason. `firstlight gate
+approve|reject` answers the same form from a shell (``resume_held_run``).
 """
 
 from __future__ import annotations
@@ -23,22 +24,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Literal, NoReturn
 from uuid import UUID
 
 from prefect import flow, get_run_logger, pause_flow_run, suspend_flow_run
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import resume_flow_run
 from prefect.input import RunInput
 from prefect.runtime import deployment, flow_run
 from prefect.states import Completed
+from pydantic import Field
 
 from firstlight.domain.findings import DeliveryRejected
 from firstlight.domain.ledger import Decision, Stage
 from firstlight.services.claims import keep_claim
 from firstlight.services.context import context_for
-from firstlight.services.gate import GateAssessment, rejection_report, resolve_held
+from firstlight.services.gate import (
+    GateAssessment,
+    operator_label,
+    rejection_report,
+    resolve_held,
+)
 from firstlight.services.ingest import IngestSummary
 from firstlight.services.pipeline import RELEASE_STEPS
 from firstlight.services.promotion import PromotionSummary
@@ -69,11 +77,25 @@ class ReleaseOutcome:
 
 
 class GateDecision(RunInput):
-    """The operator's answer to a held release (the form the Prefect UI shows)."""
+    """Approve or reject this held release; every field is required."""
 
-    approve: bool = False
-    reason: str = ""
-    operator: str = ""
+    # (The docstring is the form's schema description: short.) No field has a
+    # default: the server validates Submit against this schema and refuses an
+    # untouched form, so nothing is decided by accident and the ledger names who decided.
+
+    decision: Literal["approve", "reject"] = Field(
+        description="approve: promote it. reject: quarantine it."
+    )
+    reason: str = Field(pattern=r"\S", description="Why (kept with the decision).")
+    operator: str = Field(pattern=r"\S", description="Your name (the ledger records it).")
+
+
+def resume_held_run(flow_run_id: str, answer: GateDecision) -> None:
+    """Answer a suspended (or paused) run's form from a shell, as Submit in the UI does.
+
+    Raises RuntimeError when the server refuses (the run is not waiting, the input is invalid).
+    """
+    resume_flow_run(UUID(flow_run_id), run_input=answer.model_dump(mode="json"))
 
 
 def _artifact_key(prefix: str, mission: str) -> str:
@@ -93,11 +115,7 @@ def _wait_for_operator(ticket: Ticket, assessment: GateAssessment) -> None:
         markdown=assessment.markdown(),
         description=f"Gate of {ticket.label}: held for an operator",
     )
-    form = GateDecision.with_initial_data(
-        description=assessment.markdown()
-        + "\nApprove to promote; leave unticked to reject (the delivery is quarantined "
-        "with your reason). Name yourself: the ledger records who decided.",
-    )
+    form = GateDecision.with_initial_data(description=assessment.form_description())
     key = f"gate-{ticket.attempt}"
     if deployment.id is None:
         # An ad-hoc run (tests, a script) cannot be rescheduled: it waits in place.
@@ -112,15 +130,12 @@ def _wait_for_operator(ticket: Ticket, assessment: GateAssessment) -> None:
             _reject_unanswered(ticket)
     else:
         answer = suspend_flow_run(wait_for_input=form, timeout=settings.gate_pause_seconds, key=key)
-    operator = f"operator:{answer.operator.strip() or 'unnamed'}"
+    operator = operator_label(answer.operator)
+    approve = answer.decision == "approve"
     record = resolve_held(
-        context_for(),
-        ticket,
-        approve=answer.approve,
-        reason=answer.reason or "(none given)",
-        decided_by=operator,
+        context_for(), ticket, approve=approve, reason=answer.reason, decided_by=operator
     )
-    if not answer.approve:
+    if not approve:
         raise DeliveryRejected(rejection_report(record))
     get_run_logger().info("%s approved by %s: %s", ticket.label, operator, answer.reason)
 

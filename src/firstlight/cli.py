@@ -34,6 +34,7 @@ from firstlight.cli_errors import (
     ErrorReportingGroup,
     report,
 )
+from firstlight.cli_gate import gate_app, held
 from firstlight.cli_model import model_app
 from firstlight.config import Settings
 from firstlight.domain.manifest import manifest_json_schema
@@ -195,8 +196,9 @@ def ingest(
     """Run every release step on one delivery in this process (no Prefect server needed).
 
     Exit 0 released or already released, 1 rejected (quarantined, with the reason),
-    3 held by the gate for an operator; any other failure (database, disk) exits 4
-    and leaves the delivery in place for a rerun.
+    3 held by the gate for an operator (at once, printing the `firstlight gate
+    approve|reject` commands that decide it); any other failure (database, disk)
+    exits 4 and leaves the delivery in place for a rerun.
     """
     if not path.is_dir():
         err.print(f"[red]{escape(str(path))}: not a folder[/red]")
@@ -285,6 +287,8 @@ def cone(
 quarantine_app = typer.Typer(help="Rejected deliveries: list, inspect, send through again.")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(model_app, name="model")  # the gate's anomaly model (cli_model.py)
+app.add_typer(gate_app, name="gate")  # deciding held releases (cli_gate.py)
+app.command("held")(held)
 
 
 DeliveryArgument = Annotated[
@@ -735,15 +739,29 @@ def _run_release(path: Path) -> int:
     if outcome.status == "rejected":
         err.print(f"[bold red]rejected[/bold red]: {detail}")
         return EXIT_REFUSED
-    if outcome.status == "held":
-        err.print(
-            f"[bold yellow]held[/bold yellow] by the gate for an operator: {detail}; "
-            "approve or reject it in a running stack's Prefect UI"
-        )
+    held_again = outcome.status == "skipped" and _still_held(ctx, outcome.ticket.delivery_pk)
+    if outcome.status == "held" or held_again:
+        _print_held(outcome.ticket.label, detail)
         return EXIT_HELD
     colour = "green" if outcome.status == "released" else "yellow"
     out.print(f"[bold {colour}]{outcome.status}[/bold {colour}] in {elapsed:.1f} s: {detail}")
     return 0
+
+
+def _still_held(ctx: Context, delivery_pk: int) -> bool:
+    """An arrival skipped because the gate holds it (ingest run again on a held delivery)."""
+    from firstlight.services.held import held_releases
+
+    return any(h.delivery_pk == delivery_pk for h in held_releases(ctx))
+
+
+def _print_held(label: str, detail: str) -> None:
+    from firstlight.services.gate import decide_commands
+
+    err.print(f"[bold yellow]held[/bold yellow] by the gate for an operator: {detail}")
+    err.print("decide it (the release then finishes, no Prefect server needed):")
+    for line in decide_commands(label):
+        err.print(f"  {escape(line)}")
 
 
 def _print_stages(ctx: Context, path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from firstlight.analytics.gate_model import retrain, rollback
 from firstlight.config import Settings
 from firstlight.domain.ledger import Decision, DeliveryState
+from firstlight.errors import ConflictError
 from firstlight.services.context import Context, close_contexts, context_for
 from firstlight.services.gate import (
     APPROVED,
@@ -103,7 +104,7 @@ def test_operator_approves_or_rejects_a_held_release(ctx: Context, settings: Set
     quarantine_delivery(ctx, rejected, report)
     entry = ctx.archive.ledger.entry(rejected.delivery_pk)
     assert entry.state is DeliveryState.QUARANTINED and "zero point" in (entry.reason or "")
-    with pytest.raises(ValueError, match="not held"):
+    with pytest.raises(ConflictError, match="not held"):
         resolve_held(ctx, rejected, approve=True, reason="changed my mind", decided_by="x")
 
 
@@ -298,3 +299,74 @@ def test_gate_on_postgresql_holds_a_renamed_column(pg_url: str, tmp_path: Path) 
         assert assess_release(ctx, again).decision == AUTO_PASS
     finally:
         close_contexts()
+
+
+def test_cli_decides_releases_held_by_ingest_without_prefect(
+    ctx: Context, settings: Settings
+) -> None:
+    """`ingest` returns at once when held and says how to decide; `gate` then finishes it."""
+    from typer.testing import CliRunner
+
+    from firstlight.cli import app
+    from firstlight.services.pipeline import run_release
+
+    runner = CliRunner()
+    _release_normals(ctx, settings.inbox_dir, range(1, 4))
+    approved = drifted_tenfold(settings.inbox_dir, 10)
+    rejected = drifted_tenfold(settings.inbox_dir, 11)
+
+    result = runner.invoke(app, ["ingest", str(approved)])
+    assert result.exit_code == 3, result.output
+    assert "firstlight gate approve survey/survey-0010 --reason" in result.output
+    assert "firstlight gate reject survey/survey-0010 --reason" in result.output
+    again = runner.invoke(app, ["ingest", str(approved)])  # the same delivery, still held
+    assert again.exit_code == 3 and "firstlight gate approve survey/survey-0010" in again.output
+    assert run_release(ctx, rejected).status == "held"
+
+    listed = runner.invoke(app, ["held", "--json"])
+    assert listed.exit_code == 0, listed.output
+    held = {h["label"]: h for h in json.loads(listed.output)}
+    assert set(held) == {"survey/survey-0010", "survey/survey-0011"}
+    assert held["survey/survey-0010"]["release_key"] == "survey_dr1_v10"
+    assert held["survey/survey-0010"]["flow_run_id"] is None  # held in-process
+    assert "drift" in held["survey/survey-0010"]["reason"]
+    assert held["survey/survey-0010"]["held_since"]
+    table = runner.invoke(app, ["held"]).output
+    assert "survey/survey-0011" in table and "firstlight gate approve" in table
+
+    # Both flags are required: nothing is decided without a reason and a name.
+    refused = runner.invoke(app, ["gate", "approve", "survey/survey-0010", "--reason", "ok"])
+    assert refused.exit_code == 2
+    assert ctx.archive.ledger.entry(held["survey/survey-0010"]["delivery_pk"]).state is (
+        DeliveryState.PROCESSING
+    )
+
+    ok = runner.invoke(
+        app,
+        ["gate", "approve", "survey/survey-0010", "--reason", "deep field", "--operator", "ana"],
+    )
+    assert ok.exit_code == 0, ok.output
+    entry = ctx.archive.ledger.entry(held["survey/survey-0010"]["delivery_pk"])
+    assert entry.state is DeliveryState.RELEASED
+    record = GateRecords(ctx.archive.engine).decision(entry.delivery_pk, entry.attempts)
+    assert record is not None and record.decision == APPROVED
+    assert record.decided_by == "operator:ana" and "deep field" in (record.reason or "")
+    assert ctx.archive.releases.get("survey_dr1_v10") is not None
+
+    no = runner.invoke(
+        app,
+        ["gate", "reject", "survey/survey-0011", "--reason", "zero point off", "--operator", "ben"],
+    )
+    assert no.exit_code == 0, no.output
+    entry = ctx.archive.ledger.entry(held["survey/survey-0011"]["delivery_pk"])
+    assert entry.state is DeliveryState.QUARANTINED and "zero point off" in (entry.reason or "")
+    assert entry.quarantine_path and not rejected.exists()
+    record = GateRecords(ctx.archive.engine).decision(entry.delivery_pk, entry.attempts)
+    assert (
+        record is not None and record.decision == REJECTED and record.decided_by == "operator:ben"
+    )
+
+    # Decided once: a second answer, and an unknown delivery, are refused.
+    late = ["gate", "reject", "survey/survey-0010", "--reason", "x", "--operator", "cy"]
+    assert runner.invoke(app, late).exit_code == 1
+    assert runner.invoke(app, ["held", "--json"]).output.strip() == "[]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -17,7 +18,9 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
+from typer.testing import CliRunner
 
+from firstlight.cli import app
 from firstlight.config import Settings
 from firstlight.domain.findings import DeliveryRejected
 from firstlight.domain.ledger import Decision, DeliveryState
@@ -99,9 +102,37 @@ def test_held_release_waits_for_the_operator(
     assess_release(ctx, other)
     promote_release(ctx, other)
 
-    resume_flow_run(
-        run_id, run_input={"approve": approve, "reason": "looked at it", "operator": "ana"}
-    )
+    # The form decides nothing by default: Submit without a decision or a name is refused.
+    for incomplete in ({}, {"reason": "fine", "operator": "ana"}, {"decision": "approve"}):
+        with pytest.raises(RuntimeError, match="Cannot resume"):
+            resume_flow_run(run_id, run_input=incomplete)
+    blank = {"decision": "approve", "reason": "fine", "operator": "  "}
+    with pytest.raises(RuntimeError, match="Cannot resume"):
+        resume_flow_run(run_id, run_input=blank)
+    assert ctx.archive.ledger.entry(entry.delivery_pk).state is DeliveryState.PROCESSING
+
+    # `firstlight held` lists it as waiting in this run.
+    listed = CliRunner().invoke(app, ["held", "--json"])
+    [held] = json.loads(listed.output)
+    assert held["label"] == "survey/survey-0010" and held["flow_run_id"] == str(run_id)
+    if approve:  # from a shell: the same input, sent to the waiting run
+        result = CliRunner().invoke(
+            app,
+            [
+                "gate",
+                "approve",
+                "survey/survey-0010",
+                "--reason",
+                "looked at it",
+                "--operator",
+                "ana",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+    else:  # from the form
+        resume_flow_run(
+            run_id, run_input={"decision": "reject", "reason": "looked at it", "operator": "ana"}
+        )
     run.join(timeout=300)
     assert not run.is_alive()
     entry = ctx.archive.ledger.entry(entry.delivery_pk)

@@ -11,6 +11,7 @@ once the claim lapses.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -301,11 +302,15 @@ def test_a_held_release_suspends_and_an_approval_finishes_it_on_a_worker(
     assert wait_for("another release meanwhile", lambda: terminal(other), 600)
     assert ledger.latest_at(str(held)).state is DeliveryState.PROCESSING  # type: ignore[union-attr]
 
-    answer = {"approve": True, "reason": "a deeper survey, expected", "operator": "ana"}
-    response = httpx.post(
-        f"{cluster.api}/flow_runs/{run['id']}/resume", json={"run_input": answer}, timeout=30
+    # An operator's shell on a worker's machine: `held` names the waiting run,
+    # `gate approve` answers its form (the same input as the Prefect UI's).
+    env = cluster.hosts[0].env
+    listed = _firstlight(env, "held", "--json")
+    [waiting] = [h for h in json.loads(listed) if h["label"] == "held/held-0002"]
+    assert waiting["flow_run_id"] == run["id"]
+    _firstlight(
+        env, "gate", "approve", "held/held-0002", "--reason", "a deeper survey", "--operator", "ana"
     )
-    response.raise_for_status()
     entry = wait_for("the held release promoted", lambda: terminal(held), 600)
     assert entry.state is DeliveryState.RELEASED, entry.reason
     assert entry.attempts == 1  # the same run resumed, not a new attempt
@@ -319,3 +324,17 @@ def test_a_held_release_suspends_and_an_approval_finishes_it_on_a_worker(
         ),
         300,
     )
+
+
+def _firstlight(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [str(BIN / "firstlight"), *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout

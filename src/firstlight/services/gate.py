@@ -29,6 +29,7 @@ from firstlight.domain.features import VECTOR_NAMES, vector
 from firstlight.domain.findings import Finding, Report, Severity
 from firstlight.domain.ledger import Decision, Stage
 from firstlight.domain.manifest import now_utc
+from firstlight.errors import ConflictError
 from firstlight.services.context import Context
 from firstlight.services.features import complete_run_features
 from firstlight.services.quarantine import quarantine_delivery
@@ -78,15 +79,44 @@ class GateAssessment:
             "",
         ]
         if self.findings:
+            # The long "why it matters" texts are a list, not a table column: narrow
+            # views (the Prefect UI's resume form, a phone) cut table columns off.
+            lines += ["| drift | field | score | threshold |", "|---|---|---|---|"]
             lines += [
-                "| drift | field | score | threshold | why it matters |",
-                "|---|---|---|---|---|",
-            ]
-            lines += [
-                f"| {f.kind} | {f.field} | {f.score:.3g} | {f.threshold:.3g} | {f.reason} |"
+                f"| {f.kind} | {f.field} | {f.score:.3g} | {f.threshold:.3g} |"
                 for f in self.findings
             ]
+            lines += ["", "### Why it matters", ""]
+            lines += [f"- **{f.kind} {f.field}**: {f.reason}" for f in self.findings]
+        if self.held:
+            lines += ["", "### Decide", "", *decide_commands(self.label, markdown=True)]
         return "\n".join(lines) + "\n"
+
+    def form_description(self) -> str:
+        """The resume form's text: short, as the form is narrow; the rest is in the artifact."""
+        found = "".join(
+            f"\n- {f.kind} {f.field}: {f.score:.3g} (threshold {f.threshold:.3g})"
+            for f in self.findings
+        )
+        return (
+            f"**{self.label} is held**: {self.reason}\n{found}\n\n"
+            "Why each finding matters: the run's *gate* artifact. Choose **approve** "
+            "(promote) or **reject** (quarantine with your reason), give a reason and your name."
+        )
+
+
+def decide_commands(label: str, *, markdown: bool = False) -> list[str]:
+    """How an operator decides a held release from a shell (also the Prefect UI's resume form)."""
+    lines = [
+        f"firstlight gate {verb} {label} --reason '...' --operator YOUR_NAME"
+        for verb in ("approve", "reject")
+    ]
+    return [f"- `{line}`" for line in lines] if markdown else lines
+
+
+def operator_label(name: str) -> str:
+    """Who decided, as the ledger records it, whether from the form or the shell."""
+    return f"operator:{name.strip()}"
 
 
 def thresholds_of(settings: Settings) -> DriftThresholds:
@@ -217,7 +247,7 @@ def resolve_held(
     held = records.decision(ticket.delivery_pk, ticket.attempt)
     if held is None or held.decision != HELD:
         state = "no gate decision" if held is None else held.decision
-        raise ValueError(f"{ticket.label} attempt {ticket.attempt} is not held ({state})")
+        raise ConflictError(f"{ticket.label} attempt {ticket.attempt} is not held ({state})")
     decision = EXPIRED if approve is None else (APPROVED if approve else REJECTED)
     record = replace(
         held,
@@ -226,7 +256,10 @@ def resolve_held(
         reason=f"{held.reason}; {decision} by {decided_by}: {reason}",
         decided_at=now_utc(),
     )
-    records.save_decision(record)
+    if not records.settle_held(record):  # someone else answered in the meantime
+        now = records.decision(ticket.delivery_pk, ticket.attempt)
+        state = now.decision if now is not None else "no gate decision"
+        raise ConflictError(f"{ticket.label} attempt {ticket.attempt} is not held ({state})")
     return record
 
 
@@ -297,4 +330,11 @@ def hold_claim(ctx: Context, ticket: Ticket, claim_token: str) -> None:
     )
 
 
-__all__ = ["VECTOR_NAMES", "GateAssessment", "assess_release", "resolve_held"]
+__all__ = [
+    "VECTOR_NAMES",
+    "GateAssessment",
+    "assess_release",
+    "decide_commands",
+    "operator_label",
+    "resolve_held",
+]

@@ -49,6 +49,21 @@ class GateDecisionRecord:
 
 
 @dataclass(frozen=True)
+class HeldRecord:
+    """A delivery waiting for an operator at the gate: its latest attempt is held."""
+
+    delivery_pk: int
+    attempt: int
+    mission: str
+    delivery_id: str
+    release_key: str | None
+    location: str
+    claim_token: str | None  # the run that waits: a Prefect flow run id, or in-process
+    held_at: datetime | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class ModelRecord:
     version: int
     kind: str
@@ -229,6 +244,71 @@ class GateRecords:
             held_at=r.held_at,
             decided_at=r.decided_at,
         )
+
+    def settle_held(self, record: GateDecisionRecord) -> bool:
+        """Replace a held decision by ``record`` only if it is still held (one decider wins).
+
+        An operator in the UI, another in a shell and the reconciler's timeout
+        may answer the same hold; the first to get here decides, the others see False.
+        """
+        with self._writer.begin() as conn:
+            done = conn.execute(
+                update(gate_decisions)
+                .where(
+                    gate_decisions.c.delivery == record.delivery_pk,
+                    gate_decisions.c.attempt == record.attempt,
+                    gate_decisions.c.decision == "held",
+                )
+                .values(
+                    decision=record.decision,
+                    decided_by=record.decided_by,
+                    reason=record.reason,
+                    decided_at=record.decided_at,
+                )
+            )
+        return bool(done.rowcount)
+
+    def held(self) -> list[HeldRecord]:
+        """Deliveries still processing whose latest attempt the gate holds, oldest hold first."""
+        query = (
+            select(
+                deliveries.c.id,
+                deliveries.c.attempts,
+                deliveries.c.mission,
+                deliveries.c.delivery_id,
+                deliveries.c.release_key,
+                deliveries.c.location,
+                deliveries.c.claim_token,
+                gate_decisions.c.held_at,
+                gate_decisions.c.reason,
+            )
+            .select_from(deliveries)
+            .join(
+                gate_decisions,
+                (gate_decisions.c.delivery == deliveries.c.id)
+                & (gate_decisions.c.attempt == deliveries.c.attempts),
+            )
+            .where(
+                deliveries.c.state == DeliveryState.PROCESSING,
+                gate_decisions.c.decision == "held",
+            )
+            .order_by(gate_decisions.c.held_at, deliveries.c.id)
+        )
+        with self._engine.connect() as conn:
+            return [
+                HeldRecord(
+                    delivery_pk=r.id,
+                    attempt=r.attempts,
+                    mission=r.mission,
+                    delivery_id=r.delivery_id,
+                    release_key=r.release_key,
+                    location=r.location,
+                    claim_token=r.claim_token,
+                    held_at=r.held_at,
+                    reason=r.reason,
+                )
+                for r in conn.execute(query)
+            ]
 
     def hold_claim(self, delivery_pk: int, claim_token: str, seconds: float) -> None:
         """Keep a held run's claim on its delivery for the whole wait for an operator.
