@@ -25,6 +25,7 @@ from flows.reconcile_inbox import reconcile_inbox
 from flows.release_delivery import DEPLOYMENT, release_delivery
 from flows.release_embargoed import release_embargoed
 from flows.report_failure import report_failure
+from flows.report_held import report_held
 from flows.retrain_gate_model import retrain_gate_model
 
 TAGS = ["firstlight"]
@@ -37,6 +38,7 @@ FLOWS: dict[str, Flow[..., Any]] = {
         reconcile_inbox,
         rebuild_indexes,
         report_failure,
+        report_held,
         retrain_gate_model,
         probe,
     )
@@ -91,6 +93,7 @@ def runner_deployments(settings: Settings) -> list[RunnerDeployment]:
         ),
         rebuild_indexes.to_deployment(name="rebuild-indexes", tags=TAGS),
         report_failure.to_deployment(name="report-failure", tags=TAGS),
+        report_held.to_deployment(name="report-held", tags=TAGS),
         probe.to_deployment(name="probe", triggers=[probe_trigger()], tags=TAGS),
         retrain_gate_model.to_deployment(
             name="retrain-gate-model",

@@ -8,6 +8,7 @@ flow, so ``firstlight manifest`` stays quick.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -427,9 +428,11 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: setting).")] = None,
 ) -> None:
     """The query service for scientists: TAP, cone search, DataLink and file downloads."""
+    from firstlight.query.service.access_log import log_to_file
     from firstlight.query.service.app import base_url, server
 
     settings = Settings()
+    log_to_file(settings.data_dir / "logs" / "access.log")
     service = server(settings, host=host, port=port)
     url = base_url(service.config.host, service.config.port)
     out.print(f"query service  {url}  (TAP {url}/tap; Ctrl-C stops it)")
@@ -496,6 +499,9 @@ def up(
     settings = Settings()
     if workers is not None:
         settings = settings.model_copy(update={"workers": workers})
+    from firstlight.events.activity import log_to
+
+    log_to(logging.StreamHandler(sys.stdout))  # arrivals, runs, releases, holds, as they happen
     with _running_stack(settings, port, server=server) as (stack, urls):
         _print_urls(urls)
         out.print(f"running with {settings.workers} worker(s); Ctrl-C or SIGTERM stops everything")
@@ -554,11 +560,14 @@ def watch() -> None:
     For machines whose deployments run on a work pool (deployments/prefect.yaml).
     """
     api_url = _required_api_url()
+    from firstlight.events.activity import LoggedSink, log_to, log_to_file
     from firstlight.events.prefect_sink import PrefectEventSink
     from firstlight.events.watchers import Watchers
 
     settings = Settings()
-    watchers = Watchers(settings, PrefectEventSink(api_url))
+    log_to(logging.StreamHandler(sys.stdout))
+    log_to_file(settings.data_dir / "logs" / "watch.log")
+    watchers = Watchers(settings, LoggedSink(PrefectEventSink(api_url)))
     watchers.start()
     out.print(f"watching {settings.inbox_dir.resolve()}; announcing to {api_url}")
     try:
@@ -570,13 +579,19 @@ def watch() -> None:
 @app.command()
 def automations() -> None:
     """Create (or replace) the automations on the server at PREFECT_API_URL: failed runs
-    reported, runs whose heartbeats stopped marked Crashed."""
+    reported, held runs announced, runs whose heartbeats stopped marked Crashed."""
     api_url = _required_api_url()
-    from flows.automations import ensure_crashed_runs_automation, ensure_failure_automation
+    from flows.automations import (
+        ensure_crashed_runs_automation,
+        ensure_failure_automation,
+        ensure_held_automation,
+    )
 
     settings = Settings()
     failed = ensure_failure_automation(api_url, settings.failure_webhook_url)
     out.print(f"automation firstlight-failed-runs: {failed}")
+    held = ensure_held_automation(api_url, settings.failure_webhook_url)
+    out.print(f"automation firstlight-held-runs: {held}")
     crashed = ensure_crashed_runs_automation(api_url, settings.heartbeat_seconds)
     out.print(f"automation firstlight-silent-runs-crashed: {crashed}")
 

@@ -5,17 +5,19 @@ PREFECT_API_DATABASE_CONNECTION_URL says otherwise; ``--no-server`` uses the
 one PREFECT_API_URL names), the deployments registered on the work pool,
 ``Settings.workers`` warm workers (`firstlight worker`, each its own process
 tree) pulling from it, the automations (failed runs reported, silent runs
-marked Crashed), the arrival watchers of the inbox folder and, when
+marked Crashed, held runs announced), the arrival watchers of the inbox folder and, when
 configured, of the S3 inbox, and the query service for scientists
 (``firstlight serve`` on ``query_port`` or, when taken, a free one).
 
 The parts are joined only by the network, so each can run elsewhere
-(docs/scaling.md). Every child dies with this process (a parent-death
-signal), so even ``kill -9`` of `up` leaves nothing running. ``supervise()``
-restarts a worker that died and reports any other dead part (the caller
-exits non-zero). ``stop()``: watchers first (nothing announced to a server
-going away), then workers (their runs in progress are marked Crashed and
-give their claims up), then the rest.
+(docs/scaling.md). One line per arrival, run start, release, rejection and
+hold goes to ``logs/activity.log`` (events/activity.py). Every child dies
+with this process (a parent-death signal), so even ``kill -9`` of `up`
+leaves nothing running. ``supervise()`` restarts a worker that died and
+reports any other dead part (the caller exits non-zero). ``stop()``:
+watchers first (nothing announced to a server going away), then workers
+(their runs in progress are marked Crashed and give their claims up), then
+the rest.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import IO
 import httpx
 
 from firstlight.config import Settings
+from firstlight.events.activity import LoggedSink, RunFollower, activity, log_to_file
 from firstlight.events.prefect_sink import PrefectEventSink
 from firstlight.events.watchers import Watchers
 from firstlight.execution.warm_processes import die_with_parent
@@ -41,6 +44,7 @@ from flows.automations import (
     REPORT_DEPLOYMENT,
     ensure_crashed_runs_automation,
     ensure_failure_automation,
+    ensure_held_automation,
 )
 from flows.release_delivery import RELEASE_DEPLOYMENT
 
@@ -81,10 +85,13 @@ class Stack:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._argv: dict[str, list[str]] = {}
         self._logs: list[IO[bytes]] = []
-        self.watchers = Watchers(settings, PrefectEventSink(self.api_url))
+        self.watchers = Watchers(settings, LoggedSink(PrefectEventSink(self.api_url)))
+        self.follower = RunFollower(self.api_url)
+        self._activity_log: logging.Handler | None = None
 
     def start(self) -> StackUrls:
         self.settings.ensure_dirs()
+        self._activity_log = log_to_file(self.settings.data_dir / "logs" / "activity.log")
         Path(self.env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
         if self.own_server:
             prefect = str(Path(sys.executable).with_name("prefect"))
@@ -102,8 +109,10 @@ class Stack:
         self._wait_for_deployment(REPORT_DEPLOYMENT, timeout=60)
         self._wait_for_deployment(RELEASE_DEPLOYMENT, timeout=60)
         ensure_failure_automation(self.api_url, self.settings.failure_webhook_url)
+        ensure_held_automation(self.api_url, self.settings.failure_webhook_url)
         ensure_crashed_runs_automation(self.api_url, self.settings.heartbeat_seconds)
         query_url = self._start_query_service()
+        self.follower.start()
         self.watchers.start()
         return StackUrls(
             prefect_ui=self.api_url.removesuffix("/api"),
@@ -127,6 +136,7 @@ class Stack:
 
     def stop(self) -> None:
         self.watchers.stop()
+        self.follower.stop()
         workers = [p for n, p in self._procs.items() if n.startswith("worker-")]
         for proc in workers:  # runs in progress are marked Crashed, claims given up
             if proc.poll() is None:
@@ -139,6 +149,10 @@ class Stack:
             fh.close()
         self._procs.clear()
         self._logs.clear()
+        if self._activity_log is not None:
+            activity.removeHandler(self._activity_log)
+            self._activity_log.close()
+            self._activity_log = None
 
     def __enter__(self) -> StackUrls:
         return self.start()

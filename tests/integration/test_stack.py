@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +30,7 @@ from firstlight.query.cone import cone_search
 from firstlight.services.context import Context, context_for
 from firstlight.stack import Stack
 from tests.deliveries import duplicate_source_ids, generated
+from tests.processes import wait_for
 from tests.s3 import _free_port, client
 
 pytestmark = pytest.mark.timeout(900)
@@ -241,6 +244,10 @@ def test_rerun_after_an_ingest_failure_resumes_without_verifying_again(running: 
     entry = running.settled(path)
 
     assert entry.state is DeliveryState.RELEASED and entry.attempts == 1
+    # The retried run renamed and tagged itself again: no tag twice.
+    [retried] = [r for r in running.runs_of("demo/demo-v6") if r["id"] == failed[0]["id"]]
+    assert sorted(retried["tags"]) == sorted(set(retried["tags"]))
+    assert {"firstlight", "mission:demo"} <= set(retried["tags"])
     stages = [(s.stage, s.outcome) for s in running.ctx.archive.ledger.stages(entry.delivery_pk)]
     assert stages.count((Stage.VERIFY, "ok")) == 1 and stages.count((Stage.VALIDATE, "ok")) == 1
     assert (Stage.INGEST, "failed") in stages and (Stage.INGEST, "ok") in stages
@@ -283,3 +290,67 @@ def test_failed_runs_are_reported_by_the_automation(running: Running, tmp_path: 
         time.sleep(1)
     assert reports, "no report-failure run for the failed release run"
     assert "table.key_unique" in reports[0]["parameters"]["message"]
+
+
+def test_a_held_release_is_announced_logged_and_decided_from_a_shell(running: Running) -> None:
+    path = generated(running.settings.inbox_dir, version="8", rows=8000)  # 20x the rows: held
+    [run] = wait_for(
+        "the run suspended at the gate",
+        lambda: [r for r in running.runs_of("demo/demo-v8") if r["state_name"] == "Suspended"],
+        300,
+    )
+    # The automation announced it: a report-held run naming the delivery and how to decide.
+    report = wait_for(
+        "a report-held run for demo/demo-v8",
+        lambda: [
+            r
+            for r in running.api(
+                "POST",
+                "/flow_runs/filter",
+                json={"deployments": {"name": {"any_": ["report-held"]}}},
+            )
+            if r["parameters"].get("flow_run_name") == "demo/demo-v8"
+        ],
+        180,
+    )
+    assert report
+    # The activity log: its arrival, its run's start and its hold, one line each.
+    activity = running.settings.data_dir / "logs" / "activity.log"
+    wait_for(
+        "the hold in the activity log",
+        lambda: "HELD      demo/demo-v8" in activity.read_text(),
+        120,
+    )
+    lines = activity.read_text().splitlines()
+    assert sum("arrived   demo/demo-v8 " in line for line in lines) == 1, lines
+    assert sum(f"(flow run {run['id']})" in line for line in lines if "started" in line) == 1
+    assert "firstlight gate approve|reject demo/demo-v8" in activity.read_text()
+
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("firstlight")),
+            "gate",
+            "approve",
+            "demo/demo-v8",
+            "--reason",
+            "a deeper field",
+            "--operator",
+            "ana",
+        ],
+        env=running.stack.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    entry = running.settled(path, timeout=300)
+    assert entry.state is DeliveryState.RELEASED, entry.reason
+    wait_for(
+        "the release in the activity log",
+        lambda: "released  demo/demo-v8" in activity.read_text(),
+        120,
+    )
+    # Earlier tests' releases and the quarantined v7 have their lines too.
+    text = activity.read_text()
+    assert "released  demo/demo-v1" in text and "failed    demo/demo-v7" in text

@@ -53,6 +53,7 @@ def test_prefect_deploy_creates_every_deployment_with_its_trigger_and_schedule(
         "reconcile-inbox",
         "rebuild-indexes",
         "report-failure",
+        "report-held",
         "retrain-gate-model",
         "probe",
     }

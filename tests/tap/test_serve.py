@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -45,6 +46,24 @@ def test_serve_prints_its_url_and_answers(tmp_path: Path) -> None:
         assert "<vosi:available>true</vosi:available>" in response.text
         tables = httpx.get(f"{url}/tap/tables").text
         assert "ivoa.obscore" in tables  # an empty archive still has ObsCore and TAP_SCHEMA
+        assert httpx.get(f"{url}/no/such/page").status_code == 404
+        # The access log: one line per request, method, path, status and milliseconds.
+        access = tmp_path / "var" / "logs" / "access.log"
+        deadline = time.monotonic() + 30
+        while "/no/such/page" not in (access.read_text() if access.exists() else ""):
+            assert time.monotonic() < deadline, "no access log line for the request"
+            time.sleep(0.2)
+        lines = access.read_text().splitlines()
+        assert any(re.search(r" GET /tap/tables 200 \d+\.\d ms$", line) for line in lines), lines
+        assert any(re.search(r" GET /no/such/page 404 \d+\.\d ms$", line) for line in lines)
+        assert not any("/no/such/page" in line for line in proc_lines(proc))  # not on the console
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def proc_lines(proc: subprocess.Popen[str]) -> list[str]:
+    """What the service printed after its first line (read once it has stopped)."""
+    proc.terminate()
+    out, _ = proc.communicate(timeout=20)
+    return out.splitlines()

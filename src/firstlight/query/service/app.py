@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 
 from firstlight.config import Settings
 from firstlight.query.service import datalink, pages, scs, sia, tap
+from firstlight.query.service.access_log import AccessLog
 from firstlight.query.service.jobs import JobRunner, JobStore
 from firstlight.query.service.state import Clock, open_state
 
@@ -37,6 +38,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             state.close()
 
     app = FastAPI(title="firstlight query service", lifespan=lifespan, docs_url="/docs")
+    app.add_middleware(AccessLog)
     app.state.service = state
     app.state.jobs = runner
     app.state.up_since = state.now()
