@@ -38,6 +38,9 @@ def reconcile_inbox() -> list[str]:
                 "manifest_sha256": arrival.manifest_sha256,
             },
             timeout=0,  # start it, don't wait: each delivery is a run of its own
+            # Not a subflow of this run: Prefect cannot suspend a subflow, so a
+            # release the gate holds would fail instead of waiting for an operator.
+            as_subflow=False,
             tags=["firstlight", "reconciled", f"mission:{arrival.mission}"],
         )
     return [arrival.location for arrival in missed]

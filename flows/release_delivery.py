@@ -30,7 +30,7 @@ from uuid import UUID
 from prefect import flow, get_run_logger, pause_flow_run, suspend_flow_run
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
-from prefect.exceptions import FlowPauseTimeout
+from prefect.exceptions import FlowPauseTimeout, ObjectNotFound
 from prefect.flow_runs import resume_flow_run
 from prefect.input import RunInput
 from prefect.runtime import deployment, flow_run
@@ -90,12 +90,25 @@ class GateDecision(RunInput):
     operator: str = Field(pattern=r"\S", description="Your name (the ledger records it).")
 
 
-def resume_held_run(flow_run_id: str, answer: GateDecision) -> None:
+def resume_held_run(flow_run_id: str, answer: GateDecision) -> bool:
     """Answer a suspended (or paused) run's form from a shell, as Submit in the UI does.
 
-    Raises RuntimeError when the server refuses (the run is not waiting, the input is invalid).
+    False when no run waits any more (it ended, say Failed or Crashed, or the
+    server forgot it): the decision is then the caller's to carry out. Raises
+    RuntimeError when the server refuses the input, or the run is on its way
+    (resuming) and decides by itself.
     """
+    with get_client(sync_client=True) as client:
+        try:
+            run = client.read_flow_run(UUID(flow_run_id))
+        except ObjectNotFound:
+            return False
+    if run.state is None or run.state.is_final():
+        return False
+    if not run.state.is_paused():
+        raise RuntimeError(f"flow run {flow_run_id} is {run.state.name}, not waiting for input")
     resume_flow_run(UUID(flow_run_id), run_input=answer.model_dump(mode="json"))
+    return True
 
 
 def _artifact_key(prefix: str, mission: str) -> str:

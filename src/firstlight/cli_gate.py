@@ -84,8 +84,9 @@ def _decide(label: str, verdict: Verdict, reason: str, operator: str) -> None:
     except LookupError as exc:
         _err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from exc
-    if found.flow_run_id is not None:
-        _resume(found.flow_run_id, label, verdict, reason, operator)
+    if found.flow_run_id is not None and _resume(
+        found.flow_run_id, label, verdict, reason, operator
+    ):
         return
     try:
         decided = decide_in_process(ctx, found, verdict, reason=reason, operator=operator)
@@ -96,7 +97,8 @@ def _decide(label: str, verdict: Verdict, reason: str, operator: str) -> None:
     _out.print(f"{decided.label} {decided.decision} by {by}: {escape(decided.detail)}")
 
 
-def _resume(flow_run_id: str, label: str, verdict: Verdict, reason: str, operator: str) -> None:
+def _resume(flow_run_id: str, label: str, verdict: Verdict, reason: str, operator: str) -> bool:
+    """Answer the waiting run; False when no run waits any more (finish it here, then)."""
     from prefect.settings import get_current_settings
 
     if not get_current_settings().api.url:
@@ -108,17 +110,21 @@ def _resume(flow_run_id: str, label: str, verdict: Verdict, reason: str, operato
     from flows.release_delivery import GateDecision, resume_held_run
 
     try:
-        resume_held_run(
+        waiting = resume_held_run(
             flow_run_id, GateDecision(decision=verdict, reason=reason, operator=operator)
         )
-    except Exception as exc:  # the server refused (not waiting any more) or is unreachable
+    except Exception as exc:  # the server refused, or is unreachable
         _err.print(f"[red]could not resume flow run {flow_run_id}: {escape(str(exc))}[/red]")
         raise typer.Exit(1) from exc
+    if not waiting:
+        _out.print(f"flow run {flow_run_id} no longer waits (it ended): deciding here")
+        return False
     _out.print(
         f"{label}: {verdict} sent to flow run {flow_run_id}; it records the decision and "
         + ("promotes" if verdict == "approve" else "quarantines")
         + " (see `firstlight releases` / `firstlight quarantine list`)"
     )
+    return True
 
 
 def _context() -> Context:

@@ -185,3 +185,12 @@ def test_retrain_deployment_flow_installs_a_first_model(
     assert "model v1" in detail and "installed" in detail
     current = GateRecords(gate_ctx.archive.engine).current_model()
     assert current is not None and current.samples == 2  # one of three held back
+
+
+def test_a_decision_for_a_run_that_no_longer_exists_is_left_to_the_caller() -> None:
+    from uuid import uuid4
+
+    from flows.release_delivery import GateDecision, resume_held_run
+
+    answer = GateDecision(decision="approve", reason="fine", operator="ana")
+    assert resume_held_run(str(uuid4()), answer) is False

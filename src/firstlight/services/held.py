@@ -90,9 +90,11 @@ def find_held(ctx: Context, label: str) -> HeldRelease:
 def decide_in_process(
     ctx: Context, held: HeldRelease, verdict: Verdict, *, reason: str, operator: str
 ) -> Decided:
-    """Record the decision as the form does, then promote (approve) or quarantine (reject)."""
-    if held.flow_run_id is not None:
-        raise ValueError(f"{held.label} waits in {held.waits_in}: resume that run instead")
+    """Record the decision as the form does, then promote (approve) or quarantine (reject).
+
+    Only for a hold no run waits on: held in-process, or whose Prefect run has
+    ended (a waiting run is answered through its form instead).
+    """
     ticket = _ticket(ctx, held)
     token, _ = ctx.archive.ledger.claim(held.delivery_pk)
     with keep_claim(ctx, ticket, token or ""):
