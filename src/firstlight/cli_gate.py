@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 gate_app = typer.Typer(help="Decide a release the gate holds: approve or reject.")
 _out = Console(soft_wrap=True)
-_err = Console(stderr=True, soft_wrap=True)
 
 _Label = Annotated[str, typer.Argument(help="MISSION/DELIVERY_ID, as `firstlight held` lists it.")]
 _Reason = Annotated[str, typer.Option(help="Why (kept with the decision; required).")]
@@ -73,49 +72,45 @@ def reject(label: _Label, reason: _Reason, operator: _Operator) -> None:
 
 
 def _decide(label: str, verdict: Verdict, reason: str, operator: str) -> None:
+    """Errors (not held, decided meanwhile, refused) are reported by cli_errors."""
+    from firstlight.errors import InvalidInputError
     from firstlight.services.held import decide_in_process, find_held
 
     if not reason.strip() or not operator.strip():
-        _err.print("[red]--reason and --operator must not be empty[/red]")
-        raise typer.Exit(2)
+        raise InvalidInputError("--reason and --operator must not be empty")
     ctx = _context()
-    try:
-        found = find_held(ctx, label)
-    except LookupError as exc:
-        _err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from exc
+    found = find_held(ctx, label)
     if found.flow_run_id is not None and _resume(
         found.flow_run_id, label, verdict, reason, operator
     ):
         return
-    try:
-        decided = decide_in_process(ctx, found, verdict, reason=reason, operator=operator)
-    except ValueError as exc:  # decided meanwhile by someone else
-        _err.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from exc
+    decided = decide_in_process(ctx, found, verdict, reason=reason, operator=operator)
     by = escape(operator)
     _out.print(f"{decided.label} {decided.decision} by {by}: {escape(decided.detail)}")
 
 
 def _resume(flow_run_id: str, label: str, verdict: Verdict, reason: str, operator: str) -> bool:
     """Answer the waiting run; False when no run waits any more (finish it here, then)."""
+    import httpx
     from prefect.settings import get_current_settings
 
+    from firstlight.errors import ConflictError, ExternalError, InvalidInputError
+
     if not get_current_settings().api.url:
-        _err.print(
-            f"[red]{label} waits in Prefect flow run {flow_run_id}: set PREFECT_API_URL "
-            "to its server (or decide in the Prefect UI)[/red]"
+        raise InvalidInputError(
+            f"{label} waits in Prefect flow run {flow_run_id}: set PREFECT_API_URL "
+            "to its server (or decide in the Prefect UI)"
         )
-        raise typer.Exit(2)
     from flows.release_delivery import GateDecision, resume_held_run
 
     try:
         waiting = resume_held_run(
             flow_run_id, GateDecision(decision=verdict, reason=reason, operator=operator)
         )
-    except Exception as exc:  # the server refused, or is unreachable
-        _err.print(f"[red]could not resume flow run {flow_run_id}: {escape(str(exc))}[/red]")
-        raise typer.Exit(1) from exc
+    except httpx.HTTPError as exc:
+        raise ExternalError(f"the Prefect server did not answer: {exc}") from exc
+    except RuntimeError as exc:  # the server refused: not waiting for input now
+        raise ConflictError(f"flow run {flow_run_id}: {exc}") from exc
     if not waiting:
         _out.print(f"flow run {flow_run_id} no longer waits (it ended): deciding here")
         return False

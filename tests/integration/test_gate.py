@@ -337,6 +337,12 @@ def test_cli_decides_releases_held_by_ingest_without_prefect(
     # Both flags are required: nothing is decided without a reason and a name.
     refused = runner.invoke(app, ["gate", "approve", "survey/survey-0010", "--reason", "ok"])
     assert refused.exit_code == 2
+    blank = ["gate", "reject", "survey/survey-0010", "--reason", "x", "--operator", " "]
+    assert runner.invoke(app, blank).exit_code == 1
+    unknown = runner.invoke(
+        app, ["gate", "approve", "survey/nope", "--reason", "x", "--operator", "a"]
+    )
+    assert unknown.exit_code == 1 and "not held" in unknown.output
     assert ctx.archive.ledger.entry(held["survey/survey-0010"]["delivery_pk"]).state is (
         DeliveryState.PROCESSING
     )
