@@ -590,8 +590,8 @@ def automations() -> None:
     settings = Settings()
     failed = ensure_failure_automation(api_url, settings.failure_webhook_url)
     out.print(f"automation firstlight-failed-runs: {failed}")
-    held = ensure_held_automation(api_url, settings.failure_webhook_url)
-    out.print(f"automation firstlight-held-runs: {held}")
+    held_runs = ensure_held_automation(api_url, settings.failure_webhook_url)
+    out.print(f"automation firstlight-held-runs: {held_runs}")
     crashed = ensure_crashed_runs_automation(api_url, settings.heartbeat_seconds)
     out.print(f"automation firstlight-silent-runs-crashed: {crashed}")
 
