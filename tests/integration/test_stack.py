@@ -353,4 +353,4 @@ def test_a_held_release_is_announced_logged_and_decided_from_a_shell(running: Ru
     )
     # Earlier tests' releases and the quarantined v7 have their lines too.
     text = activity.read_text()
-    assert "released  demo/demo-v1" in text and "failed    demo/demo-v7" in text
+    assert "released  demo/demo-v1" in text and "rejected  demo/demo-v7: validate failed" in text

@@ -38,6 +38,7 @@ def _event(state: str, *, flow: str = "release-delivery", message: str = "") -> 
         ("Running", "started   survey/survey-0010 (flow run 0b7e)"),
         ("Completed", "released  survey/survey-0010"),
         ("Failed", "failed    survey/survey-0010: table.key_unique: 3 rows"),
+        ("Crashed", "crashed   survey/survey-0010: table.key_unique: 3 rows"),
         ("Suspended", "HELD      survey/survey-0010: waits for an operator"),
         ("Paused", "HELD      survey/survey-0010: waits for an operator"),
     ],
@@ -68,3 +69,17 @@ def test_an_arrival_is_announced_then_logged(tmp_path: Path) -> None:
     [line] = (tmp_path / "logs" / "watch.log").read_text().splitlines()
     assert line.endswith("arrived   survey/survey-0010 at /inbox/s10 (inbox)")
     assert logging.getLogger("firstlight.activity").propagate is False
+
+
+def test_a_rejection_says_rejected_with_its_reason() -> None:
+    message = (
+        "Flow run encountered an exception: DeliveryRejected: validate failed: "
+        "catalogue/sources.fits, column source_id: [table.key_unique] 2 rows"
+    )
+    line = describe(_event("Failed", message=message))
+    assert line == (
+        "rejected  survey/survey-0010: validate failed: catalogue/sources.fits, "
+        "column source_id: [table.key_unique] 2 rows"
+    )
+    other = describe(_event("Failed", message="Flow run encountered an exception: OSError: disk"))
+    assert other == "failed    survey/survey-0010: Flow run encountered an exception: OSError: disk"

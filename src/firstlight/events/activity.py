@@ -12,6 +12,7 @@ the fact, as the server stores events in batches.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import deque
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,8 @@ _WORDS = {
     "Suspended": "HELD",
     "Paused": "HELD",
 }
+# How Prefect words a run that raised: "Flow run encountered an exception: Kind: text".
+_RAISED = re.compile(r"^Flow run encountered an exception: (?P<kind>\w+): (?P<text>.*)$")
 _LOOKBACK = timedelta(seconds=120)  # events are stored late; seen ids keep lines single
 
 
@@ -91,6 +94,9 @@ def describe(event: dict[str, Any]) -> str | None:
         )
     if word == "started":
         return f"started   {name} (flow run {run_id})"
+    raised = _RAISED.match(message)
+    if word == "failed" and raised and raised["kind"].endswith("Rejected"):
+        word, message = "rejected", raised["text"]  # quarantined: the reason is the message
     return f"{word:<9} {name}" + (f": {message}" if message else "")
 
 
