@@ -12,9 +12,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from firstlight.config import Settings
+from firstlight.domain.manifest import now_utc
+from firstlight.query.adql.render import translate_adql
+from firstlight.query.dialects import query_dialect
+from firstlight.query.public import public_tables_now
 from firstlight.query.tap import run_adql
 from firstlight.services.context import Context, close_contexts, context_for
 from firstlight.storage.reader import grant_public_access, open_query_engine, query_url
+from firstlight.storage.schema import observations
 from tests.deliveries import generated
 from tests.processes import wait_for
 from tests.steps import release
@@ -150,3 +155,28 @@ def test_grant_changes_at_once_wait_for_each_other(pg: Context) -> None:
     thread.join(120)
     assert not thread.is_alive()
     assert not errors, errors
+
+
+def test_reader_obscore_cone_uses_the_q3c_index(pg: Context, reader: Engine) -> None:
+    """Under row security only LEAKPROOF conditions may run before the policy's: the cone's
+    index condition (``q3c_ang2ipix`` between pixels) must be one (migration 0007), else the
+    reader role scans every observation (500k rows: 2 to 3 s instead of under 1 ms)."""
+    adql = (
+        "SELECT obs_id FROM ivoa.obscore "
+        "WHERE 1 = CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', 150.0, 2.5, 0.1))"
+    )
+    with pg.archive.engine.begin() as conn:  # one release of 5,000 observations
+        columns = [c.name for c in observations.columns if c.name not in {"id", "s_ra", "s_dec"}]
+        unique = {"obs_id", "obs_publisher_did"}
+        values = [f"{c} || '-' || g" if c in unique else c for c in columns]
+        conn.exec_driver_sql(
+            f"INSERT INTO observations ({', '.join(columns)}, s_ra, s_dec) "
+            f"SELECT {', '.join(values)}, random() * 360, degrees(asin(2 * random() - 1)) "
+            "FROM (SELECT * FROM observations LIMIT 1) o, generate_series(1, 5000) g"
+        )
+        conn.exec_driver_sql("ANALYZE observations")
+    with reader.connect() as conn:
+        tables = public_tables_now(conn, pg.archive, now=now_utc())
+        sql = translate_adql(adql, tables, query_dialect("postgresql"), maxrec=10).sql
+        plan = "\n".join(str(r[0]) for r in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+    assert "ix_observations_q3c" in plan, plan
