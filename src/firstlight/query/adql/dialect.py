@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-import sqlglot
 from sqlglot import TokenType, exp, parser, tokens
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
@@ -56,9 +55,10 @@ def parse_adql(text: str) -> exp.Query:
         raise AdqlError(
             f"the query is {len(text):,} characters long; at most {MAX_QUERY_CHARS:,} are accepted"
         )
-    _check_tokens(text)
+    tokens = _check_tokens(text)
     try:
-        statements = [s for s in sqlglot.parse(text, read=Adql) if s is not None]
+        # Parsed from the tokens just checked: the text is read once.
+        statements = [s for s in Adql().parser().parse(tokens, text) if s is not None]
     except ParseError as exc:
         raise _syntax_error(exc) from exc
     except TokenError as exc:  # pragma: no cover - _tokens has read the text already
@@ -81,7 +81,7 @@ def parse_adql(text: str) -> exp.Query:
     return tree
 
 
-def _check_tokens(text: str) -> None:
+def _check_tokens(text: str) -> list[Token]:
     """The query's tokens, checked for what sqlglot's parser would let pass or choke on."""
     try:
         found = Adql().tokenize(text)
@@ -123,6 +123,7 @@ def _check_tokens(text: str) -> None:
                     token.line,
                     _first_column(token),
                 )
+    return found
 
 
 def _unclosed_quote(text: str) -> int | None:

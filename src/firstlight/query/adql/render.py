@@ -26,6 +26,7 @@ from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 from firstlight.query import dialects
 from firstlight.query.adql.check import (
@@ -113,8 +114,9 @@ def translate_adql(
     limit = _apply_limit(tree, maxrec)
     spliced = _physical_tables(tree, used, dialect)
     _quote_like_archive(tree, dialect)
-    # No comments: they are the one part of the text sqlglot would carry over.
-    sql = tree.sql(dialect=dialect.sqlglot, comments=False)
+    # No comments: they are the one part of the text sqlglot would carry over. The tree
+    # is ours and not used again: rendered without the copy sqlglot makes by default.
+    sql = Dialect.get_or_raise(dialect.sqlglot).generate(tree, copy=False, comments=False)
     for token, subquery in spliced.items():
         sql = sql.replace(token, f"({subquery})")
     return Translation(sql, columns, limit, tuple(sorted(used)), widths)
