@@ -42,8 +42,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# Every bench; `make bench BENCH="stack time_to_data"` measures only those named.
 bench: $(STAMP) pg-setup
-	$(VENV)/bin/python -m bench
+	$(VENV)/bin/python -m bench $(BENCH)
 
 # PostgreSQL with q3c and pgsphere for the tests (idempotent; skips quietly with no server,
 # fails with CI=true).
