@@ -2,8 +2,11 @@
 
 Thin orchestration: the ledger decides whether an arrival is new work; a
 delivery that fails a check is quarantined and the run ends Failed with the
-reason; anything else that fails (the database down, a full disk) leaves the
-delivery in the inbox for a rerun.
+reason in one line (no traceback: a rejection is expected) and a findings
+table artifact (file, check, rows, message); anything else that fails (the
+database down, a full disk) leaves the delivery in the inbox for a rerun.
+Retry of a run that quarantined its delivery stays Failed and says to use
+``firstlight quarantine retry`` (the bytes are in quarantine, not the inbox).
 
 The steps and their order come from ``firstlight.services.pipeline``; each is
 one task here. Every step's result is cached per flow run and manifest, so
@@ -28,17 +31,18 @@ from typing import Literal, NoReturn
 from uuid import UUID
 
 from prefect import flow, get_run_logger, pause_flow_run, suspend_flow_run
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import State
 from prefect.exceptions import FlowPauseTimeout, ObjectNotFound
 from prefect.flow_runs import resume_flow_run
 from prefect.input import RunInput
 from prefect.runtime import deployment, flow_run
-from prefect.states import Completed
+from prefect.states import Completed, Failed
 from pydantic import Field
 
 from firstlight.domain.findings import DeliveryRejected
-from firstlight.domain.ledger import Decision, Stage
+from firstlight.domain.ledger import Decision, DeliveryState, Stage
 from firstlight.services.claims import keep_claim
 from firstlight.services.context import context_for
 from firstlight.services.gate import (
@@ -55,6 +59,7 @@ from firstlight.services.ticket import Ticket
 from firstlight.services.verification import Announced
 from tasks.steps import (
     STEP_TASKS,
+    Rejection,
     admit_task,
     forecast_task,
     quarantine_task,
@@ -62,6 +67,7 @@ from tasks.steps import (
 )
 
 DEPLOYMENT = "release-delivery"
+REJECTED_PREFIX = "Rejected: "  # a rejected run's state message starts so
 # How the API names the deployment: "<flow name>/<deployment name>".
 RELEASE_DEPLOYMENT = f"release-delivery/{DEPLOYMENT}"
 
@@ -153,6 +159,11 @@ def _wait_for_operator(ticket: Ticket, assessment: GateAssessment) -> None:
     get_run_logger().info("%s approved by %s: %s", ticket.label, operator, answer.reason)
 
 
+class _UnansweredHold(DeliveryRejected):
+    """An ad-hoc run's wait for the operator ran out: the server has already failed the
+    run ("never resumed"), so only the raised rejection reaches the caller."""
+
+
 def _reject_unanswered(ticket: Ticket) -> NoReturn:
     ctx = context_for()
     record = resolve_held(
@@ -164,7 +175,38 @@ def _reject_unanswered(ticket: Ticket) -> NoReturn:
     )
     report = rejection_report(record)
     quarantine_delivery(ctx, ticket, report)
-    raise DeliveryRejected(report)
+    raise _UnansweredHold(report)
+
+
+def _rejected(ticket: Ticket, rejected: DeliveryRejected) -> State[ReleaseOutcome]:
+    """The run's end for a rejected delivery: Failed, its findings as a table artifact."""
+    create_table_artifact(
+        key=_artifact_key("findings", ticket.mission),
+        table=rejected.report.table(),
+        description=(
+            f"Findings of {ticket.label}, attempt {ticket.attempt} "
+            f"(rejected at {rejected.report.step})"
+        ),
+    )
+    # "Rejected: ": how the activity log (events/activity.py) tells a verdict from a fault.
+    return Failed(message=f"{REJECTED_PREFIX}{rejected}", data=rejected)
+
+
+def _retry_of_a_rejection(ticket: Ticket) -> str | None:
+    """Why this run may not go on: it is a rerun (Retry in the UI) of the very run that
+    quarantined or rejected the delivery, whose fix is `firstlight quarantine retry`."""
+    ledger = context_for().archive.ledger
+    entry = ledger.entry(ticket.delivery_pk)
+    token, _ = ledger.claim(ticket.delivery_pk)
+    if flow_run.id is None or token != flow_run.id:
+        return None
+    if entry.state not in (DeliveryState.QUARANTINED, DeliveryState.REJECTED):
+        return None
+    return (
+        f"{ticket.label} was {entry.state.value} by this run ({entry.reason}); "
+        "a retry of the run cannot release it: fix the delivery and run "
+        f"`firstlight quarantine retry {ticket.delivery_pk}`"
+    )
 
 
 def _run_name() -> str:
@@ -207,6 +249,9 @@ def release_delivery(
     )
     ticket = admit_task(delivery_path, landed_at, announced)
     _name_run(ticket.mission, ticket.delivery_id)
+    if ticket.decision is Decision.SKIP and (refused := _retry_of_a_rejection(ticket)):
+        logger.error(refused)
+        return Failed(message=refused)  # type: ignore[return-value]
     if ticket.decision is Decision.SKIP:
         logger.info("%s: %s", ticket.label, ticket.reason)
         settle_duplicate_task(ticket)
@@ -222,17 +267,24 @@ def release_delivery(
         return Completed(name="Skipped", message=ticket.reason, data=outcome)  # type: ignore[return-value]
     forecast = forecast_task(ticket)
     results: dict[Stage, object] = {}
+    rejection: DeliveryRejected | None = None
     with keep_claim(context_for(), ticket, flow_run.id or ticket.delivery_path):
         try:
             for step in RELEASE_STEPS:
-                results[step.stage] = STEP_TASKS[step.stage](ticket)
-                assessment = results[step.stage]
-                if isinstance(assessment, GateAssessment) and assessment.held:
-                    _wait_for_operator(ticket, assessment)
+                result = STEP_TASKS[step.stage](ticket)
+                if isinstance(result, Rejection):
+                    raise DeliveryRejected(result.report)
+                results[step.stage] = result
+                if isinstance(result, GateAssessment) and result.held:
+                    _wait_for_operator(ticket, result)
         except DeliveryRejected as rejected:
             if not context_for().archive.ledger.entry(ticket.delivery_pk).state.terminal:
                 quarantine_task(ticket, rejected.report)  # (not already: an unanswered hold)
-            raise
+            if isinstance(rejected, _UnansweredHold):
+                raise
+            rejection = rejected
+    if rejection is not None:
+        return _rejected(ticket, rejection)  # type: ignore[return-value]
     ingested = results[Stage.INGEST]
     assessment = results[Stage.GATE]
     promoted = results[Stage.PROMOTE]

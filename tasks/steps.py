@@ -2,7 +2,10 @@
 
 Tasks receive and return tickets and summaries (ids and paths), build their
 context from the environment's settings, and add only what Prefect is for:
-names, retries, caching, logging of progress. Every step's result up to the
+names, retries, caching, logging of progress. A step's verdict against the
+delivery (``DeliveryRejected``) is returned as a ``Rejection``, not raised: the
+task ends without a traceback and the flow ends the run Failed with one clear
+line (a rejection is expected, not a crash). Every step's result up to the
 gate is persisted and cached per flow run and manifest sha256: a rerun of a
 run that failed later (say, the database was down at promotion), and the
 resumption of a run suspended at the gate, redo nothing that finished.
@@ -11,9 +14,11 @@ resumption of a run suspended at the gate, redo nothing that finished.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import Task, get_run_logger, task
 from prefect.artifacts import create_link_artifact
@@ -24,6 +29,7 @@ from firstlight.analytics.forecast import Forecast, forecast_time_to_data
 from firstlight.checks.isolation import start_sandbox
 from firstlight.domain.findings import DeliveryRejected, Report
 from firstlight.domain.ledger import Stage
+from firstlight.query.pages.operations import data_docs_url
 from firstlight.services.context import context_for
 from firstlight.services.gate import GateAssessment, assess_release, hold_claim
 from firstlight.services.inbox import settle_duplicate
@@ -34,6 +40,22 @@ from firstlight.services.quarantine import quarantine_delivery
 from firstlight.services.ticket import Ticket
 from firstlight.services.validation import validate
 from firstlight.services.verification import Announced, admit_delivery, verify_delivery
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A step found the delivery unfit: its report, for the flow to quarantine and show."""
+
+    report: Report
+
+
+def _verdict(step: Callable[[], T]) -> T | Rejection:
+    try:
+        return step()
+    except DeliveryRejected as rejected:
+        return Rejection(rejected.report)
 
 
 def _same_run_same_content(context: TaskRunContext, parameters: dict[str, Any]) -> str:
@@ -61,48 +83,44 @@ def settle_duplicate_task(ticket: Ticket) -> bool:
 
 
 @task(name="verify", cache_key_fn=_same_run_same_content, persist_result=True)
-def verify_task(ticket: Ticket) -> Report:
+def verify_task(ticket: Ticket) -> Report | Rejection:
     start_sandbox()  # validation's sandbox warms up while the files are hashed
-    return verify_delivery(context_for(), ticket)
+    return _verdict(lambda: verify_delivery(context_for(), ticket))
 
 
 @task(name="validate", cache_key_fn=_same_run_same_content, persist_result=True)
-def validate_task(ticket: Ticket) -> Report:
-    ctx = context_for()
-    try:
-        report = validate(ctx, ticket)
-    except DeliveryRejected:
-        _link_data_docs(ticket)
-        raise
-    _link_data_docs(ticket)
-    return report
+def validate_task(ticket: Ticket) -> Report | Rejection:
+    verdict = _verdict(lambda: validate(context_for(), ticket))
+    _link_data_docs(ticket)  # passed or rejected
+    return verdict
 
 
 def _link_data_docs(ticket: Ticket) -> None:
-    """Passed or rejected, the run links the Data Docs its validation published."""
-    index = context_for().archive.ledger.entry(ticket.delivery_pk).data_docs
-    if index:
+    """Passed or rejected, the run links the Data Docs its validation published, as the
+    query service serves them (http: a browser refuses a file:// link from the UI)."""
+    ctx = context_for()
+    if ctx.archive.ledger.entry(ticket.delivery_pk).data_docs:
         create_link_artifact(
             key=f"data-docs-{ticket.mission}".replace("_", "-"),
-            link=Path(index).resolve().as_uri(),
+            link=data_docs_url(ctx.settings, ticket.delivery_pk),
             link_text=f"Data Docs of {ticket.label}, attempt {ticket.attempt}",
             description=f"Great Expectations validation results of {ticket.label}",
         )
 
 
 @task(name="ingest", cache_key_fn=_same_run_same_content, persist_result=True)
-def ingest_task(ticket: Ticket) -> IngestSummary:
+def ingest_task(ticket: Ticket) -> IngestSummary | Rejection:
     logger = get_run_logger()
 
     def progress(path: str, done: int, total: int | None) -> None:
         logger.info("%s: %s / %s rows loaded", path, f"{done:,}", f"{total:,}" if total else "?")
 
-    return ingest(context_for(), ticket, progress=progress)
+    return _verdict(lambda: ingest(context_for(), ticket, progress=progress))
 
 
 @task(name="index", cache_key_fn=_same_run_same_content, persist_result=True)
-def index_task(ticket: Ticket) -> int:
-    return index_release(context_for(), ticket)
+def index_task(ticket: Ticket) -> int | Rejection:
+    return _verdict(lambda: index_release(context_for(), ticket))
 
 
 @task(name="forecast")
@@ -113,9 +131,11 @@ def forecast_task(ticket: Ticket) -> Forecast:
 
 
 @task(name="gate", cache_key_fn=_same_run_same_content, persist_result=True)
-def gate_task(ticket: Ticket) -> GateAssessment:
+def gate_task(ticket: Ticket) -> GateAssessment | Rejection:
     ctx = context_for()
-    assessment = assess_release(ctx, ticket)
+    assessment = _verdict(lambda: assess_release(ctx, ticket))
+    if isinstance(assessment, Rejection):
+        return assessment
     if assessment.held and flow_run.id is not None:
         # The run is about to wait for an operator: its claim must outlast the wait.
         hold_claim(ctx, ticket, flow_run.id)
@@ -124,8 +144,8 @@ def gate_task(ticket: Ticket) -> GateAssessment:
 
 
 @task(name="promote")
-def promote_task(ticket: Ticket) -> PromotionSummary:
-    return promote_release(context_for(), ticket)
+def promote_task(ticket: Ticket) -> PromotionSummary | Rejection:
+    return _verdict(lambda: promote_release(context_for(), ticket))
 
 
 @task(name="quarantine")

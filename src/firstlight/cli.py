@@ -331,14 +331,19 @@ def quarantine_list(
 @quarantine_app.command("show")
 def quarantine_show(delivery: DeliveryArgument, as_json: JsonOption = False) -> None:
     """Where a quarantined delivery is, the gate's word, and every finding of every step."""
+    from firstlight.query.pages.operations import data_docs_url
     from firstlight.services.quarantine import inspect_delivery
 
-    view = inspect_delivery(_context(), delivery)
+    ctx = _context()
+    view = inspect_delivery(ctx, delivery)
     entry = view.entry
+    # As the query service serves them: browsers refuse file:// links.
+    docs = data_docs_url(ctx.settings, entry.delivery_pk) if entry.data_docs else None
     if as_json:
         _print_json(
             {
                 "entry": asdict(entry),
+                "data_docs_url": docs,
                 "quarantined": view.quarantined,
                 "gate": asdict(view.gate) if view.gate else None,
                 "findings": [f.to_dict() for f in view.findings],
@@ -347,8 +352,8 @@ def quarantine_show(delivery: DeliveryArgument, as_json: JsonOption = False) -> 
         return
     for line in _quarantine_lines(view):
         out.print(line)
-    if entry.data_docs:
-        out.print(f"Data Docs: {escape(Path(entry.data_docs).resolve().as_uri())}")
+    if docs:
+        out.print(f"Data Docs: {escape(docs)} (served by `firstlight serve` / `up`)")
     for f in view.findings:
         out.print(f"- {escape(f.describe())}{' (warning)' if f.severity == 'warning' else ''}")
     if not view.findings:

@@ -199,6 +199,14 @@ class Settings(BaseSettings):
     query_port: int = Field(
         default=8300, ge=0, lt=65536, description="Port of the query service (0: a free one)."
     )
+    query_public_url: str | None = Field(
+        default=None,
+        description=(
+            "Base URL people reach the query service at (behind a proxy, say): links in run "
+            "artifacts and `firstlight quarantine show` start with it; default "
+            "http://query_host:query_port."
+        ),
+    )
     query_maxrec: int = Field(
         default=10_000, gt=0, description="Rows a TAP query returns when it gives no MAXREC."
     )
@@ -313,6 +321,14 @@ class Settings(BaseSettings):
     def query_jobs_dir(self) -> Path:
         """Asynchronous TAP jobs (their state and results), kept across restarts."""
         return self.data_dir / "tap-jobs"
+
+    @property
+    def query_url(self) -> str:
+        """The query service's base URL as people reach it (no trailing slash)."""
+        if self.query_public_url:
+            return self.query_public_url.rstrip("/")
+        host = "127.0.0.1" if self.query_host in ("0.0.0.0", "") else self.query_host  # noqa: S104 - naming, not binding
+        return f"http://{host}:{self.query_port}"
 
     @property
     def archive_url(self) -> str:

@@ -7,12 +7,15 @@ import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from firstlight.cli import app
 from firstlight.config import Settings
+from firstlight.query.service.app import ServiceThread, server
 from firstlight.services.context import Context
 from firstlight.services.pipeline import run_release
 from tests.deliveries import duplicate_source_ids, generated
@@ -234,8 +237,20 @@ def test_quarantine_list_show_and_retry_after_a_fix(ctx: Context, settings: Sett
     # The attempt's Data Docs (the observation suite ran) are linked.
     assert Path(shown["entry"]["data_docs"]).name == "index.html"
     assert Path(shown["entry"]["data_docs"]).is_file()
+    # ... over http, as the query service serves them: a browser refuses file:// links.
+    url = urlsplit(shown["data_docs_url"])
+    assert (url.scheme, url.netloc) == ("http", f"127.0.0.1:{settings.query_port}")
+    assert url.path == f"/operations/data-docs/{held['delivery_pk']}/index.html"
+    service = ServiceThread(server(settings, port=0))
+    service.start(timeout=120)
+    try:
+        page = httpx.get(service.url + url.path, timeout=60)
+    finally:
+        service.stop()
+    assert page.status_code == 200 and "Data Docs" in page.text
     code, output = _run("quarantine", "show", str(held["delivery_pk"]))
-    assert code == 0 and "Data Docs: file://" in output
+    assert code == 0 and f"Data Docs: {shown['data_docs_url']}" in output
+    assert "file://" not in output
     # MISSION/DELIVERY_ID names it as well as the ledger id does.
     by_name = f"{held['mission']}/{held['delivery_id']}"
     code, output = _run("quarantine", "show", by_name)

@@ -209,4 +209,7 @@ def test_flow_run_fails_with_the_expectation_and_links_its_data_docs(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["data-docs-demo"]))
         )
     assert artifacts, "the validate task links the Data Docs from the run"
-    assert any(Path(entry.data_docs).as_uri() in str(a.data) for a in artifacts)
+    # Linked over http, as the query service serves them (never file://).
+    url = f"{settings.query_url}/operations/data-docs/{entry.delivery_pk}/index.html"
+    assert any(f"]({url})" in str(a.data) for a in artifacts)
+    assert not any("file://" in str(a.data) for a in artifacts)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,27 @@ from tests.deliveries import duplicate_source_ids, generated, tree_digest
 from tests.steps import archive_counts
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_api")]
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def prefect_logs() -> Iterator[list[logging.LogRecord]]:
+    """Every record the run's and its tasks' loggers write (Prefect's own loggers included)."""
+    handler = _Records()
+    logger = logging.getLogger("prefect")
+    logger.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
 
 
 def test_delivery_in_the_inbox_becomes_the_current_release(
@@ -63,7 +86,7 @@ def test_delivery_in_the_inbox_becomes_the_current_release(
 
 
 def test_failing_delivery_is_quarantined_and_leaves_nothing(
-    ctx: Context, settings: Settings
+    ctx: Context, settings: Settings, prefect_logs: list[logging.LogRecord]
 ) -> None:
     path = generated(settings.inbox_dir, rows=900)
     duplicate_source_ids(path, rows=(3, 7))
@@ -87,6 +110,23 @@ def test_failing_delivery_is_quarantined_and_leaves_nothing(
         ("releases", "products", "observations", "release_tables", "catalogue_tables"), 0
     )
     assert not any(settings.public_dir.rglob("*.fits"))
+    # An expected rejection: one clear error line, no traceback anywhere in the run's logs.
+    assert [r for r in prefect_logs if r.exc_info or "Traceback" in r.getMessage()] == []
+    errors = [r.getMessage() for r in prefect_logs if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "quarantined" in errors[0] and "table.key_unique" in errors[0]
+    # The run carries its findings as a table: file, check, rows, message.
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["findings-demo"]))
+        )
+    assert artifact.type == "table" and artifact.flow_run_id == state.state_details.flow_run_id
+    rows = json.loads(str(artifact.data))
+    [row] = [r for r in rows if r["check"] == "table.key_unique"]
+    assert row["file"] == "catalogue/sources.fits" and "7" in row["rows"]
+    assert "source_id" in row["message"]
 
 
 def test_failure_after_ingest_drops_the_staging_release(

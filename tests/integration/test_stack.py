@@ -4,6 +4,7 @@ in, releases asserted through the ledger and the archive."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -290,6 +291,42 @@ def test_failed_runs_are_reported_by_the_automation(running: Running, tmp_path: 
         time.sleep(1)
     assert reports, "no report-failure run for the failed release run"
     assert "table.key_unique" in reports[0]["parameters"]["message"]
+
+    [run] = [r for r in running.runs_of("demo/demo-v7") if r["state_type"] == "FAILED"]
+    assert run["state"]["message"].startswith("Rejected: validate failed: ")
+    # Its findings as a table artifact; its logs say it in a line, with no traceback.
+    artifacts = running.api(
+        "POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}
+    )
+    [findings] = [a for a in artifacts if a["type"] == "table"]
+    assert any(row["check"] == "table.key_unique" for row in json.loads(findings["data"]))
+    logs = running.api(
+        "POST", "/logs/filter", json={"logs": {"flow_run_id": {"any_": [run["id"]]}}}
+    )
+    assert any("quarantined" in log["message"] for log in logs)
+    assert not [log["message"] for log in logs if "Traceback" in log["message"]]
+
+    # Retry in the UI (the same flow run, scheduled again) stays Failed and says what to do.
+    running.api(
+        "POST",
+        f"/flow_runs/{run['id']}/set_state",
+        json={"state": {"type": "SCHEDULED", "name": "AwaitingRetry"}, "force": True},
+    )
+    deadline = time.monotonic() + 180
+    again = run
+    while time.monotonic() < deadline:
+        again = running.api("GET", f"/flow_runs/{run['id']}")
+        if again["run_count"] > run["run_count"] and again["state_type"] not in (
+            "SCHEDULED",
+            "PENDING",
+            "RUNNING",
+        ):
+            break
+        time.sleep(0.5)
+    assert (again["state_type"], again["state_name"]) == ("FAILED", "Failed"), again["state"]
+    assert "firstlight quarantine retry" in again["state"]["message"]
+    entry = running.ctx.archive.ledger.latest_at(str(path.resolve()))
+    assert entry is not None and entry.state is DeliveryState.QUARANTINED
 
 
 def test_a_held_release_is_announced_logged_and_decided_from_a_shell(running: Running) -> None:

@@ -112,3 +112,32 @@ def test_operations_page_draws_time_to_data(chromium: Any, service: Service) -> 
     _image_shows_something(visit, "#ttd-plot")
     assert visit.page.locator("#weeks tbody tr").count() == 1
     visit.assert_links_work()
+
+
+def test_data_docs_render_offline_from_the_service(chromium: Any, service: Service) -> None:
+    """Great Expectations' pages load Bootstrap and jQuery from CDNs; served here they load
+    nothing from another host and still draw their tables (issue 13)."""
+    from firstlight.services.context import context_for
+
+    [entry] = context_for(service.settings).archive.ledger.entries("demo")
+    assert entry.data_docs is not None
+    visit = Visit(
+        chromium, service, f"/operations/data-docs/{entry.delivery_pk}/index.html", "data-docs"
+    )
+
+    visit.assert_clean()  # every request to the service's 127.0.0.1 port, no console error
+    results = visit.page.locator(".ge-index-page-validation-results-table tbody tr")
+    assert results.count() == 2  # the catalogue's suite and the observations', drawn offline
+    assert "demo.catalogue" in visit.text(".ge-index-page-validation-results-table")
+    # Styled by the stylesheet the site holds (Bootstrap's alert grey), not unstyled HTML.
+    grey = visit.page.eval_on_selector(
+        ".alert-secondary", "e => getComputedStyle(e).backgroundColor"
+    )
+    assert grey == "rgb(226, 227, 229)"
+    # A row opens its validation page, which renders from the service alone as well.
+    results.first.click()
+    visit.page.wait_for_load_state("networkidle")
+    assert "/validations/" in visit.page.url
+    assert "Expectation Validation Result" in visit.text("body")
+    visit.page.screenshot(path=str(artifacts_dir() / "data-docs-validation.png"), full_page=True)
+    visit.assert_clean()

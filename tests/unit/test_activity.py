@@ -81,5 +81,8 @@ def test_a_rejection_says_rejected_with_its_reason() -> None:
         "rejected  survey/survey-0010: validate failed: catalogue/sources.fits, "
         "column source_id: [table.key_unique] 2 rows"
     )
+    # The release flow ends a rejection Failed with "Rejected: ..." (no exception raised).
+    verdict = "Rejected: " + message.split("DeliveryRejected: ", 1)[1]
+    assert describe(_event("Failed", message=verdict)) == line
     other = describe(_event("Failed", message="Flow run encountered an exception: OSError: disk"))
     assert other == "failed    survey/survey-0010: Flow run encountered an exception: OSError: disk"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -305,6 +306,26 @@ def test_data_docs_render_summed_results(tmp_path: Path, validations: Path) -> N
     assert "cat/stars.fits" in html
     assert "77" in html  # the sampled unexpected value
     assert build_data_docs(tmp_path / "none", tmp_path / "empty", run_name="x") is None
+
+
+def test_data_docs_load_nothing_from_another_host(tmp_path: Path, validations: Path) -> None:
+    path = write_fits(tmp_path / "s.fits", values())
+    results = tmp_path / "site" / "results"
+    run_catalogue(path, validations, results_dir=results)
+    site = tmp_path / "site"
+    build_data_docs(results, site, run_name="attempt-1")
+
+    pages = list(site.rglob("*.html"))
+    assert len(pages) == 2  # the index and the catalogue's validation page
+    remote = re.compile(r"""(<script[^>]*src|<link[^>]*href|<img[^>]*src|url\()=?["'(]?https?://""")
+    for page in pages:
+        html = page.read_text()
+        assert not remote.search(html), page
+        up = "../" * (len(page.relative_to(site).parts) - 1)
+        for own in ("firstlight/firstlight.css", "firstlight/firstlight.js", "images/favicon.ico"):
+            linked = f"{up}static/{own}"  # relative to the page, so any URL prefix serves it
+            assert f'"{linked}"' in html, (page, linked)
+            assert (page.parent / linked).resolve().is_file(), (page, linked)
 
 
 def test_file_checks_of_a_delivery_without_catalogue_do_not_import_gx(tmp_path: Path) -> None:

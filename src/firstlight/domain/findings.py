@@ -38,6 +38,26 @@ class Finding:
         rows = f" (rows {', '.join(map(str, self.sample_rows))})" if self.sample_rows else ""
         return f"{prefix + ': ' if prefix else ''}[{self.check}] {self.reason}{rows}"
 
+    def table_row(self) -> dict[str, str]:
+        """file, check, rows, message (and severity): one line of a findings table."""
+        where = [p for p in (_opt("HDU", self.hdu), _opt("column", self.column)) if p]
+        message = ", ".join(where) + ": " + self.reason if where else self.reason
+        if self.observed:
+            message += f" ({self.observed})"
+        rows = ""
+        if self.failing_count is not None:
+            rows = f"{self.failing_count:,}"
+        if self.sample_rows:
+            listed = ", ".join(map(str, self.sample_rows))
+            rows = f"{rows} (e.g. {listed})" if rows else listed
+        return {
+            "file": self.file or "",
+            "check": self.check,
+            "rows": rows,
+            "message": message,
+            "severity": self.severity.value,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["sample_rows"] = list(self.sample_rows)
@@ -89,6 +109,11 @@ class Report:
         head = "; ".join(f.describe() for f in errs[:limit])
         more = f" (+{len(errs) - limit} more)" if len(errs) > limit else ""
         return head + more
+
+    def table(self) -> list[dict[str, str]]:
+        """One row per finding, errors first: what a findings table shows a person."""
+        ordered = sorted(self.findings, key=lambda f: f.severity is not Severity.ERROR)
+        return [f.table_row() for f in ordered]
 
     def to_json(self) -> str:
         return json.dumps(

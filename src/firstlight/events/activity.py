@@ -36,8 +36,11 @@ _WORDS = {
     "Suspended": "HELD",
     "Paused": "HELD",
 }
-# How Prefect words a run that raised: "Flow run encountered an exception: Kind: text".
-_RAISED = re.compile(r"^Flow run encountered an exception: (?P<kind>\w+): (?P<text>.*)$")
+# How Prefect words a run that raised: "Flow run encountered an exception: Kind: text";
+# a release run that rejects its delivery ends Failed with "Rejected: text" instead.
+_RAISED = re.compile(
+    r"^(?:Flow run encountered an exception: (?P<kind>\w+)|(?P<verdict>Rejected)): (?P<text>.*)$"
+)
 _LOOKBACK = timedelta(seconds=120)  # events are stored late; seen ids keep lines single
 
 
@@ -95,7 +98,7 @@ def describe(event: dict[str, Any]) -> str | None:
     if word == "started":
         return f"started   {name} (flow run {run_id})"
     raised = _RAISED.match(message)
-    if word == "failed" and raised and raised["kind"].endswith("Rejected"):
+    if word == "failed" and raised and (raised["verdict"] or raised["kind"].endswith("Rejected")):
         word, message = "rejected", raised["text"]  # quarantined: the reason is the message
     return f"{word:<9} {name}" + (f": {message}" if message else "")
 

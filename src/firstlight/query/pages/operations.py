@@ -16,12 +16,20 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from firstlight.config import Settings
 from firstlight.storage.schema import deliveries, gate_decisions, stage_runs, ttd_forecasts
 
 MAX_QUARANTINE = 50
 MAX_HELD = 100
 RELEASED = "released"
 STOPPED = ("quarantined", "rejected")
+# Where the query service serves a delivery's latest Data Docs (query/service/pages.py).
+DATA_DOCS_ROUTE = "/operations/data-docs/{delivery_pk}/"
+
+
+def data_docs_url(settings: Settings, delivery_pk: int) -> str:
+    """The http URL of a delivery's Data Docs (browsers refuse file:// links from pages)."""
+    return settings.query_url + DATA_DOCS_ROUTE.format(delivery_pk=delivery_pk) + "index.html"
 
 
 @dataclass(frozen=True)

@@ -375,7 +375,7 @@ def quarantine_report(request: Request, delivery_pk: int) -> Response:
     return Response(_json(found), media_type="application/json")
 
 
-@router.get("/operations/data-docs/{delivery_pk}/{path:path}")
+@router.get(operations.DATA_DOCS_ROUTE + "{path:path}")
 def operations_data_docs(request: Request, delivery_pk: int, path: str) -> Response:
     if (off := _operations_off(request)) is not None:
         return off
