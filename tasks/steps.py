@@ -29,6 +29,7 @@ from firstlight.analytics.forecast import Forecast, forecast_time_to_data
 from firstlight.checks.isolation import start_sandbox
 from firstlight.domain.findings import DeliveryRejected, Report
 from firstlight.domain.ledger import Stage
+from firstlight.domain.progress import Progress, describe, throttled
 from firstlight.query.pages.operations import data_docs_url
 from firstlight.services.context import context_for
 from firstlight.services.gate import GateAssessment, assess_release, hold_claim
@@ -90,9 +91,16 @@ def verify_task(ticket: Ticket) -> Report | Rejection:
 
 @task(name="validate", cache_key_fn=_same_run_same_content, persist_result=True)
 def validate_task(ticket: Ticket) -> Report | Rejection:
-    verdict = _verdict(lambda: validate(context_for(), ticket))
+    progress = _rows_logged()
+    verdict = _verdict(lambda: validate(context_for(), ticket, progress=progress))
     _link_data_docs(ticket)  # passed or rejected
     return verdict
+
+
+def _rows_logged() -> Progress:
+    """Rows done of each file in the run's log: a line a tenth (or 30 s), not a chunk."""
+    logger = get_run_logger()
+    return throttled(lambda what, n, total: logger.info("%s", describe(what, n, total)))
 
 
 def _link_data_docs(ticket: Ticket) -> None:
@@ -110,11 +118,7 @@ def _link_data_docs(ticket: Ticket) -> None:
 
 @task(name="ingest", cache_key_fn=_same_run_same_content, persist_result=True)
 def ingest_task(ticket: Ticket) -> IngestSummary | Rejection:
-    logger = get_run_logger()
-
-    def progress(path: str, done: int, total: int | None) -> None:
-        logger.info("%s: %s / %s rows loaded", path, f"{done:,}", f"{total:,}" if total else "?")
-
+    progress = _rows_logged()
     return _verdict(lambda: ingest(context_for(), ticket, progress=progress))
 
 

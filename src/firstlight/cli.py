@@ -741,14 +741,19 @@ def _prepare_prefect(settings: Settings) -> None:
 
 
 def _run_release(path: Path) -> int:
-    """Every step in this process, each printed as it starts; the exit code."""
+    """Every step in this process, each printed as it starts, validate's and ingest's
+    rows a few times a file; the exit code."""
     ctx = _context()
+    from firstlight.domain.progress import describe, throttled
     from firstlight.services.pipeline import run_release
 
     started = time.monotonic()
     try:
         outcome = run_release(
-            ctx, path.resolve(), on_step=lambda stage: out.print(f"  {stage.value}...")
+            ctx,
+            path.resolve(),
+            on_step=lambda stage: out.print(f"  {stage.value}..."),
+            progress=throttled(lambda *done: out.print(f"    {escape(describe(*done))}")),
         )
     except Exception as exc:  # not a verdict on the delivery (that is the outcome): rerun it
         report(exc)

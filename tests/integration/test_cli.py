@@ -71,6 +71,12 @@ def test_producer_manifest_is_accepted_by_ingest(settings: Settings) -> None:
     code, output = _run("ingest", str(delivery))
     assert code == 0, output
     assert "released" in output and "xmm_y2026_v3" in output
+    # Validation's passes over the catalogue and its load report rows done of all.
+    lines = output.splitlines()
+    for done in ("checked", "expectations", "loaded"):
+        said = [line for line in lines if f"{cat['path']} {done}: " in line]
+        assert said and said[-1].strip().endswith("800 / 800 rows (100%)"), output
+        assert len(said) <= 11  # a line a tenth at most, not one a chunk
 
     code, output = _run("releases", "--json")
     assert code == 0

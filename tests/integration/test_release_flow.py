@@ -44,7 +44,7 @@ def prefect_logs() -> Iterator[list[logging.LogRecord]]:
 
 
 def test_delivery_in_the_inbox_becomes_the_current_release(
-    ctx: Context, settings: Settings
+    ctx: Context, settings: Settings, prefect_logs: list[logging.LogRecord]
 ) -> None:
     path = generated(settings.inbox_dir, rows=2500)
     delivered = tree_digest(path)
@@ -83,6 +83,12 @@ def test_delivery_in_the_inbox_becomes_the_current_release(
     distances = [row[-1] for row in result.rows]
     assert result.rows and all(d <= 0.3 for d in distances) and distances == sorted(distances)
     assert archive_counts(ctx)["catalogue_tables"] == 1
+    # The run's log tells validation's and ingest's rows done of all, a few lines a pass.
+    messages = [r.getMessage() for r in prefect_logs]
+    for done in ("checked", "expectations", "loaded"):
+        said = [m for m in messages if m.startswith(f"catalogue/sources.fits {done}: ")]
+        assert said and said[-1].endswith("2,500 / 2,500 rows (100%)"), messages
+        assert len(said) <= 4  # 700-row chunks: one line each at most, the end once
 
 
 def test_failing_delivery_is_quarantined_and_leaves_nothing(

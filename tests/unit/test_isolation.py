@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from firstlight.checks.isolation import Limits, run_isolated
 from firstlight.domain.findings import Finding
+from firstlight.domain.progress import Progress
 
 # The preloaded libraries (Great Expectations, pandas) take about 400 MiB of it.
 LIMITS = Limits(memory_bytes=1024 * 2**20, seconds=5)
@@ -51,3 +53,38 @@ def test_endless_parse_is_stopped_with_a_finding() -> None:
 def test_a_check_that_raises_is_a_finding_not_a_crash() -> None:
     [finding] = run_isolated(breaks, "x", LIMITS, file="x.csv")
     assert finding.check == "validate.crash" and "never expected" in finding.reason
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A context that takes a progress callback, as ``checks.validate.FileJob`` does."""
+
+    rows: int
+    progress: Progress | None = None
+
+    def with_progress(self, progress: Progress | None) -> Counted:
+        return replace(self, progress=progress)
+
+
+def counts_rows(ctx: Counted) -> list[Finding]:
+    for done in range(250, ctx.rows + 1, 250):
+        if ctx.progress is not None:
+            ctx.progress("t.fits checked", done, ctx.rows)
+    return [Finding(check="demo.ok", reason="counted")]
+
+
+def test_progress_comes_back_through_the_pipe_before_the_findings() -> None:
+    heard: list[tuple[str, int, int | None]] = []
+
+    found = run_isolated(
+        counts_rows,
+        Counted(1000),
+        LIMITS,
+        file="t.fits",
+        progress=lambda what, done, total: heard.append((what, done, total)),
+    )
+
+    assert [f.check for f in found] == ["demo.ok"]
+    assert heard == [("t.fits checked", n, 1000) for n in (250, 500, 750, 1000)]
+    # Without a callback the child is not asked to report (and needs no with_progress).
+    assert run_isolated(finds_one, "a.fits", LIMITS, file="a.fits") == finds_one("a.fits")

@@ -30,6 +30,7 @@ from firstlight.checks.duplicate_keys import DuplicateKeys
 from firstlight.checks.fits_checks import BROKEN_FITS_ERRORS
 from firstlight.domain.findings import Finding, Severity
 from firstlight.domain.manifest import Column, DataType, FileFormat, TableDefinition
+from firstlight.domain.progress import RowProgress
 from firstlight.formats.columns import Chunk
 from firstlight.formats.fits_table import FitsTableReader
 from firstlight.formats.parquet_table import ParquetTableReader
@@ -65,6 +66,8 @@ def check_catalogue(
     fmt: FileFormat,
     table: TableDefinition,
     chunk_rows: int = 100_000,
+    *,
+    progress: RowProgress | None = None,
 ) -> list[Finding]:
     """Columns as defined, at least one row, positions on the sky, keys present and unique."""
     findings: list[Finding] = []
@@ -72,7 +75,7 @@ def check_catalogue(
         try:
             reader = _open_checked(path, rel, fmt, table, findings)
             if reader is not None:
-                findings.extend(scan_rows(reader, rel, table, chunk_rows))
+                findings.extend(scan_rows(reader, rel, table, chunk_rows, progress=progress))
         except READ_ERRORS as exc:
             reason = f"cannot be read as {fmt}: {_text(exc)}"
             column = getattr(exc, "column", None)
@@ -243,7 +246,12 @@ class _RowScan:
 
 
 def scan_rows(
-    reader: TableReader, rel: str, table: TableDefinition, chunk_rows: int
+    reader: TableReader,
+    rel: str,
+    table: TableDefinition,
+    chunk_rows: int,
+    *,
+    progress: RowProgress | None = None,
 ) -> list[Finding]:
     """Stream the rows once; findings for emptiness, positions and keys."""
     spelled = {c.name.lower(): c.name for c in reader.columns()}
@@ -254,7 +262,8 @@ def scan_rows(
     # Sizes the key spill's partitions; a TABLEDATA VOTable or a CSV would have to be
     # read once more to count its rows, so those take the fixed number of partitions.
     counted = isinstance(reader, FitsTableReader | ParquetTableReader)
-    with DuplicateKeys(reader.num_rows() if counted else None) as duplicates:
+    total = reader.num_rows() if counted else None
+    with DuplicateKeys(total) as duplicates:
         scan = _RowScan(
             ra=in_file(table.ra),
             dec=in_file(table.dec),
@@ -266,6 +275,8 @@ def scan_rows(
         wanted = [c for c in (scan.ra, scan.dec, scan.key) if c is not None] or None
         for chunk in reader.iter_chunks(chunk_rows, wanted):
             scan.add(chunk)
+            if progress is not None:
+                progress(scan.rows, total)
         return _row_findings(scan, rel)
 
 

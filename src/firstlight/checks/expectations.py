@@ -49,9 +49,12 @@ from firstlight.checks.suites import (
 )
 from firstlight.domain.findings import Finding, Severity
 from firstlight.domain.manifest import FileFormat, TableDefinition
+from firstlight.domain.progress import RowProgress
 from firstlight.errors import InvalidInputError
 from firstlight.formats.columns import Chunk
-from firstlight.formats.tables import open_table
+from firstlight.formats.fits_table import FitsTableReader
+from firstlight.formats.parquet_table import ParquetTableReader
+from firstlight.formats.tables import TableReader, open_table
 
 ROW_COLUMN = "_firstlight_row"  # the 0-based row number, added to every frame
 DATASOURCE = "firstlight"
@@ -401,6 +404,7 @@ def check_catalogue_suite(
     *,
     chunk_rows: int,
     results_dir: Path | None = None,
+    progress: RowProgress | None = None,
 ) -> list[Finding]:
     """Every row of a catalogue through the suite's row-level expectations, chunk by chunk.
 
@@ -411,7 +415,7 @@ def check_catalogue_suite(
     with warnings.catch_warnings():
         # Readers' warnings are catalogue_checks' findings; here they are noise.
         warnings.simplefilter("ignore")
-        return _catalogue_suite(path, rel, fmt, table, suite, chunk_rows, results_dir)
+        return _catalogue_suite(path, rel, fmt, table, suite, chunk_rows, results_dir, progress)
 
 
 def _catalogue_suite(  # noqa: PLR0917  (check_catalogue_suite's arguments, passed on)
@@ -422,6 +426,7 @@ def _catalogue_suite(  # noqa: PLR0917  (check_catalogue_suite's arguments, pass
     suite: Suite,
     chunk_rows: int,
     results_dir: Path | None,
+    progress: RowProgress | None,
 ) -> list[Finding]:
     try:
         reader = open_table(path, fmt, table)
@@ -438,16 +443,24 @@ def _catalogue_suite(  # noqa: PLR0917  (check_catalogue_suite's arguments, pass
     except SuiteUnusableError as exc:
         return [_unusable(suite, exc, rel)]
     offset = 0
+    total = _rows_known(reader)
     try:
         used = {c for e in bound for c in e.columns} | ({key} if key else set())
         for chunk in reader.iter_chunks(chunk_rows, used or None):
             length = len(next(iter(chunk.values()))) if chunk else 0
             run.validate_chunk(chunk, offset)
             offset += length
+            if progress is not None:
+                progress(offset, total)
     except READ_ERRORS:
         return []
     run.write(results_dir, f"{rel}.{suite.kind.value}")
     return run.findings(rel, key=key)
+
+
+def _rows_known(reader: TableReader) -> int | None:
+    """The row count where it costs nothing (FITS, Parquet); a CSV would be read twice."""
+    return reader.num_rows() if isinstance(reader, FitsTableReader | ParquetTableReader) else None
 
 
 def chunk_frame(chunk: Chunk, columns: Iterable[str], offset: int) -> Any:

@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import resource
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import forkserver, spawn
@@ -29,6 +30,7 @@ from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 from firstlight.domain.findings import Finding
+from firstlight.domain.progress import Progress
 
 Ctx = TypeVar("Ctx")
 _PR_SET_PDEATHSIG = 1
@@ -69,13 +71,23 @@ def preload_modules(*modules: str) -> list[str]:
 
 
 def run_isolated(
-    check: Callable[[Ctx], list[Finding]], ctx: Ctx, limits: Limits, *, file: str
+    check: Callable[[Ctx], list[Finding]],
+    ctx: Ctx,
+    limits: Limits,
+    *,
+    file: str,
+    progress: Progress | None = None,
 ) -> list[Finding]:
-    """``check(ctx)`` in a child process; its findings, or one saying why it had none."""
+    """``check(ctx)`` in a child process; its findings, or one saying why it had none.
+
+    With ``progress``, the child runs ``check(ctx.with_progress(...))`` and what it
+    reports comes back through the pipe to ``progress``, in this process.
+    """
     mp = multiprocessing.get_context("forkserver")
     mp.set_forkserver_preload(preload_modules(*_PRELOAD))
     receive, send = mp.Pipe(duplex=False)
-    child = mp.Process(target=_child, args=(check, ctx, limits, send), daemon=True)
+    reports = progress is not None
+    child = mp.Process(target=_child, args=(check, ctx, limits, send, reports), daemon=True)
     child.start()
     send.close()
     name = getattr(check, "__name__", "check")
@@ -87,10 +99,16 @@ def run_isolated(
             raise RuntimeError(f"the validation sandbox did not start within {START_SECONDS} s")
         try:
             receive.recv()  # "started"
-            if not receive.poll(limits.seconds):
-                child.kill()
-                return [_limits(file, f"{name} ran longer than {limits.seconds:g} s")]
-            kind, value = receive.recv()
+            deadline = time.monotonic() + limits.seconds
+            while True:
+                if not receive.poll(max(deadline - time.monotonic(), 0)):
+                    child.kill()
+                    return [_limits(file, f"{name} ran longer than {limits.seconds:g} s")]
+                kind, value = receive.recv()
+                if kind != "progress":
+                    break
+                if progress is not None:
+                    progress(*value)
         except EOFError:
             child.join(5)
             return [_limits(file, f"{name} was killed ({_exit(child.exitcode)})")]
@@ -108,10 +126,16 @@ def run_isolated(
 
 
 def _child(
-    check: Callable[[Any], list[Finding]], ctx: Any, limits: Limits, send: Connection
+    check: Callable[[Any], list[Finding]],
+    ctx: Any,
+    limits: Limits,
+    send: Connection,
+    reports: bool,
 ) -> None:
     die_with_parent()  # the forkserver: nothing outlives the worker
     send.send(("started", None))
+    if reports:
+        ctx = ctx.with_progress(_PipeProgress(send))
     resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_bytes, limits.memory_bytes))
     cpu = int(limits.seconds) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -127,6 +151,16 @@ def _child(
         send.send(("memory", None))
     finally:
         send.close()
+
+
+@dataclass(frozen=True)
+class _PipeProgress:
+    """In the child: progress reports sent to the parent, between "started" and the result."""
+
+    send: Connection
+
+    def __call__(self, what: str, done: int, total: int | None) -> None:
+        self.send.send(("progress", (what, done, total)))
 
 
 def _limits(file: str, reason: str) -> Finding:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from firstlight.checks.catalogue_checks import check_catalogue
@@ -27,6 +27,7 @@ from firstlight.checks.rules import FormatRules
 from firstlight.checks.suites import Suites
 from firstlight.domain.findings import Finding, Report, Severity
 from firstlight.domain.manifest import FileFormat, Manifest, ManifestFile, ProductType
+from firstlight.domain.progress import Progress, RowProgress
 
 STEP = "validate"
 
@@ -42,6 +43,7 @@ class FileContext:
     chunk_rows: int
     suites: Suites | None = None  # None: no expectation suites run
     results_dir: Path | None = None  # where suites write validation results for Data Docs
+    progress: Progress | None = None  # rows read of a catalogue, per pass over it
 
 
 FileCheck = Callable[[FileContext], list[Finding]]
@@ -60,7 +62,14 @@ def catalogue_content(ctx: FileContext) -> list[Finding]:
     entry = ctx.entry
     if entry.table is None:
         return []
-    return check_catalogue(ctx.path, entry.path, entry.format, entry.table, ctx.chunk_rows)
+    return check_catalogue(
+        ctx.path,
+        entry.path,
+        entry.format,
+        entry.table,
+        ctx.chunk_rows,
+        progress=_labelled(ctx.progress, f"{entry.path} checked"),
+    )
 
 
 def catalogue_expectations(ctx: FileContext) -> list[Finding]:
@@ -76,7 +85,15 @@ def catalogue_expectations(ctx: FileContext) -> list[Finding]:
         ctx.suites.catalogue,
         chunk_rows=ctx.chunk_rows,
         results_dir=ctx.results_dir,
+        progress=_labelled(ctx.progress, f"{entry.path} expectations"),
     )
+
+
+def _labelled(progress: Progress | None, what: str) -> RowProgress | None:
+    if progress is None:
+        return None
+    report = progress
+    return lambda done, total: report(what, done, total)
 
 
 FILE_CHECKS: tuple[FileCheck, ...] = (fits_format, catalogue_content, catalogue_expectations)
@@ -98,6 +115,7 @@ def validate_delivery(
     suites: Suites | None = None,
     results_dir: Path | None = None,
     processes: int = 1,
+    progress: Progress | None = None,
 ) -> Report:
     """Run ``checks`` on every file the manifest lists; one report for the delivery.
 
@@ -118,6 +136,7 @@ def validate_delivery(
                 chunk_rows=chunk_rows,
                 suites=suites,
                 results_dir=results_dir,
+                progress=progress,
             ),
             checks,
         )
@@ -129,7 +148,9 @@ def validate_delivery(
         sandboxed = limits
 
         def isolated(job: FileJob) -> list[Finding]:
-            return run_isolated(checks_of_file, job, sandboxed, file=job.file.entry.path)
+            return run_isolated(
+                checks_of_file, job, sandboxed, file=job.file.entry.path, progress=progress
+            )
 
         # Threads only wait on their children: the parsing runs in the children.
         with ThreadPoolExecutor(max_workers=max(1, processes)) as pool:
@@ -146,6 +167,10 @@ class FileJob:
 
     file: FileContext
     checks: tuple[FileCheck, ...]
+
+    def with_progress(self, progress: Progress | None) -> FileJob:
+        """The job reporting its rows to ``progress`` (in a sandbox child: through its pipe)."""
+        return replace(self, file=replace(self.file, progress=progress))
 
 
 def checks_of_file(job: FileJob) -> list[Finding]:

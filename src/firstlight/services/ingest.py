@@ -9,7 +9,7 @@ attempt discards.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from firstlight.checks.filters import FilterTable, load_filters
@@ -17,6 +17,7 @@ from firstlight.checks.obscore import observation_from_fits
 from firstlight.checks.verify import read_manifest
 from firstlight.domain.ledger import Stage
 from firstlight.domain.manifest import FileFormat, Manifest, ManifestFile
+from firstlight.domain.progress import Progress
 from firstlight.domain.release import Observation
 from firstlight.domain.sky import healpix_index
 from firstlight.formats.tables import open_table
@@ -26,8 +27,6 @@ from firstlight.services.ticket import Ticket
 from firstlight.storage.catalogues import Chunk
 from firstlight.storage.db import for_writing
 from firstlight.storage.releases import ProductRecord
-
-Progress = Callable[[str, int, int | None], None]
 
 
 @dataclass(frozen=True)
@@ -156,7 +155,7 @@ def _load_catalogue(
             yield chunk
             done += len(next(iter(chunk.values()))) if chunk else 0
             if progress is not None:
-                progress(f.path, done, total)
+                progress(f"{f.path} loaded", done, total)
 
     # One transaction per catalogue: a table is loaded whole or not at all.
     with for_writing(ctx.archive.engine).begin() as conn:

@@ -19,6 +19,7 @@ from typing import Literal
 
 from firstlight.domain.findings import DeliveryRejected, Report
 from firstlight.domain.ledger import Decision, Stage
+from firstlight.domain.progress import Progress
 from firstlight.services.claims import keep_claim
 from firstlight.services.context import Context
 from firstlight.services.gate import GateAssessment, assess_release, hold_claim
@@ -35,13 +36,14 @@ from firstlight.services.verification import Announced, admit_delivery, verify_d
 @dataclass(frozen=True)
 class Step:
     stage: Stage
-    run: Callable[[Context, Ticket], object]
+    run: Callable[..., object]  # (ctx, ticket), and progress= where ``reports_rows``
+    reports_rows: bool = False
 
 
 RELEASE_STEPS: tuple[Step, ...] = (
     Step(Stage.VERIFY, verify_delivery),
-    Step(Stage.VALIDATE, validate),
-    Step(Stage.INGEST, ingest),
+    Step(Stage.VALIDATE, validate, reports_rows=True),
+    Step(Stage.INGEST, ingest, reports_rows=True),
     Step(Stage.INDEX, index_release),
     Step(Stage.GATE, assess_release),
     Step(Stage.PROMOTE, promote_release),
@@ -66,8 +68,13 @@ def run_release(
     landed_at: datetime | None = None,
     announced: Announced | None = None,
     on_step: Callable[[Stage], None] | None = None,
+    progress: Progress | None = None,
 ) -> RunOutcome:
-    """Every step in order, in this process: released, skipped, rejected or held."""
+    """Every step in order, in this process: released, skipped, rejected or held.
+
+    ``on_step`` hears of each step as it starts, ``progress`` of the rows validate
+    and ingest have done (see ``domain.progress.throttled`` for a few lines a file).
+    """
     token = claim_token or uuid.uuid4().hex
     ticket = admit_delivery(ctx, path, claim_token=token, landed_at=landed_at, announced=announced)
     if ticket.decision is Decision.SKIP:
@@ -78,7 +85,10 @@ def run_release(
             for step in RELEASE_STEPS:
                 if on_step is not None:
                     on_step(step.stage)
-                result = step.run(ctx, ticket)
+                if step.reports_rows and progress is not None:
+                    result = step.run(ctx, ticket, progress=progress)
+                else:
+                    result = step.run(ctx, ticket)
                 if isinstance(result, GateAssessment) and result.held:
                     hold_claim(ctx, ticket, token)
                     return RunOutcome("held", ticket, result.reason)

@@ -29,6 +29,7 @@ from firstlight.checks.verify import read_manifest
 from firstlight.domain.findings import DeliveryRejected, Report
 from firstlight.domain.ledger import Stage
 from firstlight.domain.manifest import MANIFEST_NAME
+from firstlight.domain.progress import Progress
 from firstlight.services.context import Context
 from firstlight.services.ticket import Ticket
 
@@ -37,8 +38,12 @@ log = logging.getLogger(__name__)
 RESULTS_FOLDER = "results"
 
 
-def validate(ctx: Context, ticket: Ticket) -> Report:
-    """Run every check and suite; raises ``DeliveryRejected`` on any error."""
+def validate(ctx: Context, ticket: Ticket, progress: Progress | None = None) -> Report:
+    """Run every check and suite; raises ``DeliveryRejected`` on any error.
+
+    ``progress`` hears of each pass over a catalogue's rows (streaming checks, then
+    its expectation suite), chunk by chunk, from the sandbox children.
+    """
     with ctx.archive.ledger.stage(ticket.delivery_pk, ticket.attempt, Stage.VALIDATE):
         manifest, _ = read_manifest(ticket.path)
         rules = load_rules(ctx.settings.validations_dir, manifest.mission)
@@ -60,6 +65,7 @@ def validate(ctx: Context, ticket: Ticket) -> Report:
             suites=suites,
             results_dir=results,
             processes=ctx.settings.validate_processes,
+            progress=progress,
         )
         job = DeliveryExpectations(
             delivery_dir=ticket.path,
