@@ -136,18 +136,18 @@ def validate_delivery(
                 chunk_rows=chunk_rows,
                 suites=suites,
                 results_dir=results_dir,
-                progress=progress,
             ),
             checks,
         )
         for entry in manifest.files
     ]
     if limits is None:
-        found = [checks_of_file(job) for job in jobs]
+        found = [checks_of_file(job.with_progress(progress)) for job in jobs]
     else:
         sandboxed = limits
 
         def isolated(job: FileJob) -> list[Finding]:
+            # The callback stays here (it need not pickle): the child reports through its pipe.
             return run_isolated(
                 checks_of_file, job, sandboxed, file=job.file.entry.path, progress=progress
             )
