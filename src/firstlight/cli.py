@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -39,6 +40,7 @@ from firstlight.cli_gate import gate_app, held
 from firstlight.cli_model import model_app
 from firstlight.config import Settings
 from firstlight.domain.manifest import manifest_json_schema
+from firstlight.domain.progress import PROGRESS_LINE
 
 if TYPE_CHECKING:
     from firstlight.domain.ledger import LedgerEntry
@@ -470,7 +472,7 @@ def demo(
         _print_urls(urls)
         path = _generate_delivery(ctx, rows)
         out.print("waiting for the watcher, the event, the trigger and the flow run...")
-        entry = _wait_until_settled(ctx, path, timeout=900)
+        entry = _follow_until_settled(ctx, path, urls.prefect_api, timeout=900)
         _print_stages(ctx, path)
         if entry is None or entry.state.value != "released":
             err.print(f"[bold red]not released[/bold red]: {escape(str(entry and entry.reason))}")
@@ -714,14 +716,57 @@ def _print_urls(urls: StackUrls) -> None:
     out.print(f"TAP service  {urls.query_service}/tap  (pyvo, astroquery, TOPCAT)")
 
 
-def _wait_until_settled(ctx: Context, path: Path, timeout: float) -> LedgerEntry | None:
+def _follow_until_settled(
+    ctx: Context, path: Path, api_url: str, timeout: float
+) -> LedgerEntry | None:
+    """The delivery's ledger line once terminal (None after ``timeout``), printing each
+    step as it ends and the row progress its run logs (validation's passes, the load),
+    read from the Prefect API."""
     deadline = time.monotonic() + timeout
+    steps_shown: set[tuple[int, str]] = set()
+    logs_shown: set[str] = set()
+
+    def show_progress(run_id: str) -> None:
+        for log_id, message in _progress_logs(api_url, run_id):
+            if log_id not in logs_shown:
+                logs_shown.add(log_id)
+                out.print(f"    {escape(message)}")
+
     while time.monotonic() < deadline:
         entry = ctx.archive.ledger.latest_at(str(path.resolve()))
-        if entry is not None and entry.state.terminal:
-            return entry
+        run_id = entry and ctx.archive.ledger.claim(entry.delivery_pk)[0]
+        if entry is not None:
+            if run_id:
+                show_progress(run_id)
+            for st in ctx.archive.ledger.stages(entry.delivery_pk):
+                if (st.attempt, st.stage.value) not in steps_shown:
+                    steps_shown.add((st.attempt, st.stage.value))
+                    out.print(f"  {st.stage.value}: {st.outcome} in {st.seconds:.1f} s")
+            if entry.state.terminal:
+                if run_id:  # the run's last lines reach the API in its next batch (~2 s)
+                    time.sleep(LOG_BATCH_SECONDS)
+                    show_progress(run_id)
+                return entry
         time.sleep(0.5)
     return None
+
+
+LOG_BATCH_SECONDS = 3.0  # Prefect sends a run's logs to its API every 2 s by default
+
+
+def _progress_logs(api_url: str, run_id: str) -> list[tuple[str, str]]:
+    """(id, message) of a flow run's row-progress lines so far; none if the API is busy."""
+    body = {"logs": {"flow_run_id": {"any_": [run_id]}}, "sort": "TIMESTAMP_ASC", "limit": 200}
+    try:
+        response = httpx.post(f"{api_url}/logs/filter", json=body, timeout=10)
+        response.raise_for_status()
+    except (httpx.HTTPError, ValueError):
+        return []
+    return [
+        (str(log["id"]), str(log["message"]))
+        for log in response.json()
+        if PROGRESS_LINE.search(str(log["message"]))
+    ]
 
 
 def _wait_for_signal() -> None:

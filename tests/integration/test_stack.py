@@ -31,7 +31,7 @@ from firstlight.query.cone import cone_search
 from firstlight.services.context import Context, context_for
 from firstlight.stack import Stack
 from tests.deliveries import duplicate_source_ids, generated
-from tests.processes import wait_for
+from tests.processes import processes_with_env, wait_for
 from tests.s3 import _free_port, client
 
 pytestmark = pytest.mark.timeout(900)
@@ -391,3 +391,37 @@ def test_a_held_release_is_announced_logged_and_decided_from_a_shell(running: Ru
     # Earlier tests' releases and the quarantined v7 have their lines too.
     text = activity.read_text()
     assert "released  demo/demo-v1" in text and "rejected  demo/demo-v7: validate failed" in text
+
+
+def test_make_demo_releases_through_the_stack_and_shows_progress(tmp_path: Path) -> None:
+    """`make demo`'s command on a fresh data directory: its own stack, the delivery
+    released, each step and the rows done printed as the run goes, nothing left running."""
+    data_dir = tmp_path / "var"
+    env = {
+        **os.environ,
+        "FIRSTLIGHT_DATA_DIR": str(data_dir),
+        "FIRSTLIGHT_QUERY_PORT": str(_free_port()),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
+    env.pop("PREFECT_API_URL", None)
+    firstlight = str(Path(sys.executable).with_name("firstlight"))
+    demo = subprocess.run(
+        [firstlight, "demo", "--rows", "30000", "--no-keep-running", "--port", str(_free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    output = demo.stdout + demo.stderr
+    assert demo.returncode == 0, output
+    assert "released" in output and "time-to-data" in output
+    for step in ("verify", "validate", "ingest", "index", "promote"):
+        assert f"  {step}: " in output, output
+    # The run's own progress lines, read back from Prefect: the load reaches all its rows.
+    assert "sources.fits loaded: 30,000 / 30,000 rows (100%)" in output, output
+    wait_for(
+        "no process of the demo's stack",
+        lambda: not processes_with_env("FIRSTLIGHT_DATA_DIR", str(data_dir)),
+        timeout=60,
+    )

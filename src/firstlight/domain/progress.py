@@ -10,6 +10,7 @@ progress (the flow's run logger, the command line) wraps its own callback.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +49,10 @@ def throttled(
             emit(what, done, total)
 
     return report
+
+
+# What ``describe`` writes, to find its lines among a run's logs.
+PROGRESS_LINE = re.compile(r": [\d,]+( / [\d,]+)? rows( \(\d+%\))?$")
 
 
 def describe(what: str, done: int, total: int | None) -> str:
