@@ -187,7 +187,11 @@ def test_flow_run_fails_with_the_expectation_and_links_its_data_docs(
     ctx: Context, settings: Settings
 ) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
 
     from flows.release_delivery import release_delivery
 
@@ -205,8 +209,11 @@ def test_flow_run_fails_with_the_expectation_and_links_its_data_docs(
     [entry] = ctx.archive.ledger.entries()
     assert entry.state is DeliveryState.QUARANTINED and entry.data_docs
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["data-docs-demo"]))
+        artifacts = client.read_artifacts(  # this run's: the Prefect API is the session's
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["data-docs-demo"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+            )
         )
     assert artifacts, "the validate task links the Data Docs from the run"
     # Linked over http, as the query service serves them (never file://).

@@ -122,13 +122,21 @@ def test_failing_delivery_is_quarantined_and_leaves_nothing(
     assert len(errors) == 1 and "quarantined" in errors[0] and "table.key_unique" in errors[0]
     # The run carries its findings as a table: file, check, rows, message.
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
 
+    # The Prefect API is the session's: other tests' runs have findings artifacts too.
+    this_run = ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
     with get_client(sync_client=True) as client:
         [artifact] = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["findings-demo"]))
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["findings-demo"]), flow_run_id=this_run
+            )
         )
-    assert artifact.type == "table" and artifact.flow_run_id == state.state_details.flow_run_id
+    assert artifact.type == "table"
     rows = json.loads(str(artifact.data))
     [row] = [r for r in rows if r["check"] == "table.key_unique"]
     assert row["file"] == "catalogue/sources.fits" and "7" in row["rows"]
