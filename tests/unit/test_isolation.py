@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -88,3 +92,33 @@ def test_progress_comes_back_through_the_pipe_before_the_findings() -> None:
     assert heard == [("t.fits checked", n, 1000) for n in (250, 500, 750, 1000)]
     # Without a callback the child is not asked to report (and needs no with_progress).
     assert run_isolated(finds_one, "a.fits", LIMITS, file="a.fits") == finds_one("a.fits")
+
+
+MAIN_SCRIPT = """
+from pathlib import Path
+import sys
+with open(sys.argv[1] if __name__ == "__main__" else {log!r}, "a") as log:
+    log.write(__name__ + "\\n")  # one line each time this script is run
+if __name__ == "__main__":
+    from firstlight.checks.isolation import Limits, run_isolated
+    from tests.unit.test_isolation import finds_one
+    for _ in range(3):
+        run_isolated(finds_one, "x", Limits(memory_bytes=2**31, seconds=300), file="f")
+"""
+
+
+def test_children_do_not_run_the_main_script_again(tmp_path: Path) -> None:
+    """The forkserver imports the starting script once; its children do not re-run it
+    (Python 3.11 would, each time: firstlight's CLI cost 0.1-0.3 s per child)."""
+    log = tmp_path / "runs.log"
+    script = tmp_path / "main_script.py"
+    script.write_text(MAIN_SCRIPT.format(log=str(log)))
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [sys.executable, str(script), str(log)],
+        check=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    # The script itself, then once in the forkserver: not once more per child.
+    assert log.read_text().splitlines() == ["__main__", "__mp_main__"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from multiprocessing import process, spawn
 
-MAIN_PATH_ENV = "FIRSTLIGHT_FORKSERVER_MAIN"
+from firstlight.checks.isolation import MAIN_PATH_ENV
 
 
 def _import_main() -> None:
@@ -25,6 +25,8 @@ def _import_main() -> None:
     current._inheriting = True  # type: ignore[attr-defined]  # as multiprocessing does
     try:
         spawn.import_main_path(path)
+    except Exception:  # noqa: S110  (children then run it themselves, as before)
+        pass
     finally:
         del current._inheriting  # type: ignore[attr-defined]
 

@@ -41,7 +41,7 @@ START_SECONDS = 600
 # Loaded once in the forkserver, inherited by every child: see checks.sandbox_preload.
 _PRELOAD = ["firstlight.checks.sandbox_preload"]
 _MAIN_PRELOAD = "firstlight.checks.forkserver_main"
-_MAIN_PATH_ENV = "FIRSTLIGHT_FORKSERVER_MAIN"  # read by checks.forkserver_main
+MAIN_PATH_ENV = "FIRSTLIGHT_FORKSERVER_MAIN"  # read by checks.forkserver_main
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,9 @@ def preload_modules(*modules: str) -> list[str]:
     server once, so that children do not each run it again."""
     main = spawn.get_preparation_data("forkserver").get("init_main_from_path")
     if main:
-        os.environ[_MAIN_PATH_ENV] = main
+        os.environ[MAIN_PATH_ENV] = main
     else:
-        os.environ.pop(_MAIN_PATH_ENV, None)  # started as a module (-m): nothing re-runs
+        os.environ.pop(MAIN_PATH_ENV, None)  # started as a module (-m): nothing re-runs
     return [_MAIN_PRELOAD, *modules]
 
 
