@@ -221,7 +221,10 @@ def run_release(url: str, data_dir: Path, delivery: Path, second: Path) -> dict[
     from firstlight.services.context import close_contexts, context_for
     from firstlight.storage.releases import Switch
 
-    ctx = context_for(Settings(data_dir=data_dir, database_url=url))
+    # The small second release is drift by design (1,000 rows after millions): the gate
+    # would hold it for an operator; this bench times the replacement, not the gate.
+    lenient = {"gate_row_ratio": 1e9, "gate_psi": 1e9}
+    ctx = context_for(Settings(data_dir=data_dir, database_url=url, **lenient))
     store = ctx.archive.releases
     switches: list[float] = []
     promote_in = store.promote_in

@@ -221,6 +221,7 @@ def render(r: dict[str, Any]) -> str:
         for b in r["burst"]
     )
     load = ", ".join(f"{x:.1f}" for x in r["machine"]["load_average"])
+    verdict = "met" if s["p50_vs_floor"] <= 2 else "not met"
     return f"""## Time-to-data through the running stack
 
 Measured {r["measured_at"]} (load average at the end: {load}); raw figures in
@@ -239,7 +240,7 @@ time, {s["runs"]} of them:
 | naive pipeline, same delivery (hash, read, insert; no checks) | {s["naive_seconds"]:.2f} |
 | Prefect alone: event to an empty run started (`probe`) | {s["probe_seconds"]:.2f} |
 | floor: naive + Prefect alone | {s["floor_seconds"]:.2f} |
-| **p50 / floor** | **{s["p50_vs_floor"]:.2f}x** |
+| **p50 / floor** | **{s["p50_vs_floor"]:.2f}x** (goal at most 2x: {verdict}) |
 
 A burst of distinct deliveries moved in at once ({r["burst"][0]["rows"]:,} rows each):
 
